@@ -1,0 +1,45 @@
+//! The `hubmirror` command line: [`opt`] holds the clap types, one module per command.
+//! `main.rs` only parses and calls [`run`].
+
+pub mod opt;
+mod run;
+pub mod validate;
+
+use std::process::ExitCode;
+
+pub use opt::Opt;
+use opt::{Command, LogFormat};
+
+/// Exit status for a runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status for a bad configuration or usage.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status for a command refused for safety.
+pub const EXIT_REFUSED: u8 = 3;
+
+/// Runs one parsed command line and returns the process exit code.
+pub fn run(opt: Opt) -> ExitCode {
+    match opt.command {
+        Command::Run(args) => {
+            init_tracing(args.common.log_format);
+            run::execute(&args)
+        }
+        Command::Validate(args) => {
+            init_tracing(args.common.log_format);
+            validate::execute(&args)
+        }
+    }
+}
+
+/// Installs the global tracing subscriber on stderr. `RUST_LOG` overrides the default `info`.
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

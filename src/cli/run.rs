@@ -1,0 +1,167 @@
+//! `hubmirror run`: build the clients, start every flow, and supervise them until a signal
+//! (drain, commit, exit 0) or a fatal error (stop everything, exit 1 with one line saying why).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::opt::RunArgs;
+use super::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::cluster::clients;
+use crate::cluster::{ClusterContext, FatalClusterError};
+use crate::flow::{self, DiscoveryClients, FlowError, FlowSetup};
+use crate::metrics::Metrics;
+use crate::naming::Naming;
+use crate::shutdown::{self, CancellationToken};
+use crate::topology::{self, Topology};
+
+/// How long a stop may take before the process exits regardless (the contract says 10 s).
+const STOP_DEADLINE: Duration = Duration::from_millis(9_500);
+
+/// Why `run` stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Cluster(#[from] FatalClusterError),
+    #[error("flow {flow}: {source}")]
+    Flow { flow: String, source: FlowError },
+    #[error("cluster '{alias}': cannot create a {role}: {source}")]
+    Client {
+        alias: String,
+        role: &'static str,
+        source: KafkaError,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs `hubmirror run` and returns its exit code.
+pub fn execute(args: &RunArgs) -> ExitCode {
+    let topology = match topology::load(&args.common.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hubmirror: {}", RunError::Runtime(e));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let result = runtime.block_on(supervise(topology));
+    // Blocking metadata calls may still be waiting on a dead cluster: do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hubmirror: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Per target cluster: one producer and one admin client, shared by the flows into it.
+type TargetClients = (FutureProducer<ClusterContext>, Arc<AdminClient<ClusterContext>>);
+
+async fn supervise(t: Topology) -> Result<(), RunError> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shutdown::watch_signals(shutdown.clone()));
+    let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::new());
+    let naming = Naming::new(t.replication.policy, &t.replication.separator);
+
+    let mut targets: HashMap<String, TargetClients> = HashMap::new();
+    let mut flows = JoinSet::new();
+    for f in &t.flows {
+        let (source, target) = (&t.clusters[&f.source], &t.clusters[&f.target]);
+        if !targets.contains_key(&target.alias) {
+            let ctx = || clients::context(target, fatal_tx.clone());
+            let producer = clients::producer(target, ctx()).map_err(client_error(&target.alias, "producer"))?;
+            let admin = clients::admin(target, ctx()).map_err(client_error(&target.alias, "admin client"))?;
+            targets.insert(target.alias.clone(), (producer, Arc::new(admin)));
+        }
+        let (producer, admin) = targets[&target.alias].clone();
+        let group = format!("hubmirror-{}-{}", f.source, f.target);
+        let consumer = clients::consumer(source, &group, clients::context(source, fatal_tx.clone()))
+            .map_err(client_error(&source.alias, "consumer"))?;
+        let setup = FlowSetup {
+            flow: f.clone(),
+            naming: naming.clone(),
+            create_topics: t.replication.create_topics,
+            refresh_interval: t.replication.refresh_topics_interval,
+            clients: DiscoveryClients {
+                consumer: Arc::new(consumer),
+                producer,
+                admin,
+            },
+            metrics: metrics.clone(),
+        };
+        let name = f.name();
+        let token = shutdown.clone();
+        flows.spawn(async move { (name, flow::run(setup, token).await) });
+    }
+    drop(fatal_tx);
+
+    let mut failure: Option<RunError> = None;
+    loop {
+        tokio::select! {
+            Some(fatal) = fatal_rx.recv() => {
+                failure.get_or_insert(RunError::Cluster(fatal));
+                shutdown.cancel();
+                break;
+            }
+            joined = flows.join_next() => match joined {
+                None => break,
+                Some(Ok((_, Ok(())))) => {}
+                Some(Ok((flow, Err(source)))) => {
+                    failure.get_or_insert(RunError::Flow { flow, source });
+                    shutdown.cancel();
+                }
+                Some(Err(e)) => {
+                    failure.get_or_insert(RunError::Flow { flow: "?".into(), source: FlowError::Task(e.to_string()) });
+                    shutdown.cancel();
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        }
+    }
+
+    // Stopping: let every flow drain and commit, within the deadline.
+    let drained = tokio::time::timeout(STOP_DEADLINE, async {
+        while let Some(joined) = flows.join_next().await {
+            if let Ok((flow, Err(source))) = joined {
+                if failure.is_none() {
+                    failure = Some(RunError::Flow { flow, source });
+                } else {
+                    tracing::warn!(flow, "while stopping: {source}");
+                }
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("flows did not stop within {STOP_DEADLINE:?}; exiting anyway (unacknowledged records will be replicated again)");
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+fn client_error(alias: &str, role: &'static str) -> impl FnOnce(KafkaError) -> RunError {
+    let alias = alias.to_string();
+    move |source| RunError::Client { alias, role, source }
+}

@@ -1,0 +1,130 @@
+//! The librdkafka client context of every client hubmirror creates: routes librdkafka's logs
+//! and errors to `tracing` under the cluster's alias, and reports errors that no retry can fix
+//! (authentication, fatal idempotence errors) to the supervisor, which stops the run.
+
+use std::sync::Arc;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tokio::sync::mpsc;
+
+/// An error on a cluster that stops the run.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cluster '{alias}': {what}: {reason}")]
+pub struct FatalClusterError {
+    /// The cluster's alias.
+    pub alias: String,
+    /// What failed, e.g. "authentication failed".
+    pub what: &'static str,
+    /// librdkafka's reason, with any secret of the cluster removed.
+    pub reason: String,
+}
+
+/// Client context shared by the consumer, producer and admin clients of one cluster.
+#[derive(Clone)]
+pub struct ClusterContext {
+    alias: Arc<str>,
+    /// Strings that must never be logged (password, connection string, shared access key).
+    secrets: Arc<[String]>,
+    fatal: mpsc::UnboundedSender<FatalClusterError>,
+}
+
+impl ClusterContext {
+    /// A context for cluster `alias`; fatal errors go to `fatal`. `secrets` are redacted from
+    /// anything librdkafka says before it is logged or reported.
+    pub fn new(
+        alias: &str,
+        secrets: Vec<String>,
+        fatal: mpsc::UnboundedSender<FatalClusterError>,
+    ) -> Self {
+        let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        ClusterContext {
+            alias: alias.into(),
+            secrets: secrets.into(),
+            fatal,
+        }
+    }
+
+    /// The cluster's alias.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    fn report(&self, what: &'static str, reason: &str) {
+        let _ = self.fatal.send(FatalClusterError {
+            alias: self.alias.to_string(),
+            what,
+            reason: self.redact(reason),
+        });
+    }
+}
+
+impl ClientContext for ClusterContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let msg = self.redact(log_message);
+        let cluster = &*self.alias;
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(cluster, fac, "librdkafka: {msg}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(cluster, fac, "librdkafka: {msg}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::debug!(cluster, fac, "librdkafka: {msg}")
+            }
+            RDKafkaLogLevel::Debug => tracing::trace!(cluster, fac, "librdkafka: {msg}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        match code {
+            Some(RDKafkaErrorCode::Authentication)
+            | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => {
+                self.report("authentication failed", reason)
+            }
+            Some(RDKafkaErrorCode::Fatal) => self.report("fatal client error", reason),
+            // An untrusted certificate will not fix itself; other TLS errors may be transient.
+            Some(RDKafkaErrorCode::SSL) if reason.contains("certificate verify failed") => {
+                self.report("TLS certificate not trusted", reason)
+            }
+            _ => tracing::warn!(cluster = &*self.alias, "{}", self.redact(reason)),
+        }
+    }
+}
+
+impl ConsumerContext for ClusterContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secrets_and_reports_fatal_errors() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ctx = ClusterContext::new("eventhub", vec!["s3cr3t".into(), String::new()], tx);
+        assert_eq!(ctx.redact("password s3cr3t here"), "password *** here");
+        ctx.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL failed for s3cr3t",
+        );
+        let e = rx.try_recv().expect("reported");
+        assert_eq!(
+            e.to_string(),
+            "cluster 'eventhub': authentication failed: SASL failed for ***"
+        );
+    }
+}

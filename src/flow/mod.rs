@@ -1,0 +1,273 @@
+//! One flow: records move one way, source → target.
+//!
+//! Three tasks per flow, joined by channels:
+//! - discovery ([`topics`]) finds the source topics to replicate, makes sure their remote topics
+//!   can take them, and hands new partitions (with their start offsets) to the consume loop;
+//! - the consume loop (here) reads records, builds each copy ([`copy`]) and hands it to the
+//!   target's producer, then passes a [`acks::Pending`] to the ack task through a bounded
+//!   channel — when the target is slow, the channel fills and consumption waits;
+//! - the ack task ([`acks`]) awaits deliveries in order and commits source offsets only up to
+//!   the last contiguous acknowledged record.
+
+pub mod acks;
+mod copy;
+mod route;
+mod topics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, TopicPartitionList};
+use tokio::sync::mpsc;
+
+pub use route::Route;
+pub use topics::{Assignment, Discovery, DiscoveryClients};
+
+use crate::cluster::ClusterContext;
+use crate::metrics::Metrics;
+use crate::naming::Naming;
+use crate::shutdown::CancellationToken;
+use crate::topology::Flow;
+use acks::{Fate, Pending};
+
+/// Records consumed but not yet acknowledged by the target, at most, per flow.
+const IN_FLIGHT: usize = 50_000;
+
+/// An error that stops a flow. Each names the cluster, topic and what to do where it can.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// A request to the source cluster failed.
+    #[error("source cluster: {what}: {source}")]
+    Source { what: String, source: KafkaError },
+    /// A request to the target cluster failed.
+    #[error("target cluster: {what}: {source}")]
+    Target { what: String, source: KafkaError },
+    /// The target refused a record for good (librdkafka already retried what can be retried).
+    #[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}")]
+    Delivery {
+        target: String,
+        topic: String,
+        partition: i32,
+        source_offset: i64,
+        source: KafkaError,
+    },
+    /// The producer was dropped while records were in flight.
+    #[error("the target producer closed with records in flight")]
+    ProducerGone,
+    /// A background task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl FlowError {
+    fn join(e: tokio::task::JoinError) -> Self {
+        FlowError::Task(e.to_string())
+    }
+}
+
+/// Everything a flow needs to run.
+pub struct FlowSetup {
+    /// The flow, from the topology.
+    pub flow: Flow,
+    /// Remote naming.
+    pub naming: Naming,
+    /// Whether missing remote topics are created.
+    pub create_topics: bool,
+    /// How often source topics are listed again.
+    pub refresh_interval: Duration,
+    /// The source consumer, the target producer and admin client.
+    pub clients: DiscoveryClients,
+    /// Shared metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs the flow until `shutdown` is cancelled (then drains and commits) or it fails.
+pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), FlowError> {
+    let name = setup.flow.name();
+    let token = shutdown.child_token();
+    let consumer = setup.clients.consumer.clone();
+    let producer = setup.clients.producer.clone();
+    let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
+
+    let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
+    let acks = {
+        let (consumer, target, token) = (consumer.clone(), target.clone(), token.clone());
+        tokio::spawn(async move {
+            let result = acks::run(pending_rx, consumer, target, token.clone()).await;
+            if result.is_err() {
+                token.cancel();
+            }
+            result
+        })
+    };
+
+    let (assign_tx, assign_rx) = mpsc::channel(16);
+    let discovery = Discovery::new(
+        setup.flow,
+        setup.naming,
+        setup.create_topics,
+        setup.clients,
+        setup.metrics.clone(),
+    );
+    let discovery = tokio::spawn(discover(discovery, setup.refresh_interval, assign_tx, token.clone()));
+
+    tracing::info!(flow = %name, "flow started");
+    let loop_ctx = ConsumeLoop {
+        source,
+        target,
+        consumer,
+        producer,
+        metrics: setup.metrics,
+        routes: HashMap::new(),
+    };
+    let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
+    if consumed.is_err() {
+        token.cancel();
+    }
+    discovery.abort();
+    let acked = acks.await.map_err(FlowError::join)?;
+    tracing::info!(flow = %name, "flow stopped");
+    consumed.and(acked)
+}
+
+/// Lists topics every `interval` (sooner after a failure) and forwards new partitions.
+async fn discover(
+    mut discovery: Discovery,
+    interval: Duration,
+    tx: mpsc::Sender<Assignment>,
+    token: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let wait = match discovery.refresh().await {
+            Ok(assignments) => {
+                for a in assignments {
+                    if tx.send(a).await.is_err() {
+                        return;
+                    }
+                }
+                backoff = Duration::from_millis(500);
+                interval
+            }
+            Err(e) => {
+                tracing::warn!("topic discovery failed, retrying in {backoff:?}: {e}");
+                let wait = backoff;
+                backoff = (backoff * 2).min(interval);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The consume loop's state: owned by one task, so it needs no locks.
+struct ConsumeLoop {
+    source: String,
+    target: String,
+    consumer: Arc<StreamConsumer<ClusterContext>>,
+    producer: FutureProducer<ClusterContext>,
+    metrics: Arc<Metrics>,
+    /// Routes by source topic.
+    routes: HashMap<String, Arc<Route>>,
+}
+
+impl ConsumeLoop {
+    async fn run(
+        mut self,
+        mut assignments: mpsc::Receiver<Assignment>,
+        pending: mpsc::Sender<Pending>,
+        token: CancellationToken,
+    ) -> Result<(), FlowError> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => return Ok(()),
+                Some(a) = assignments.recv() => self.assign(a)?,
+                received = self.consumer.recv() => {
+                    let msg = match received {
+                        Ok(msg) => msg,
+                        Err(e) => {
+                            self.consume_error(e);
+                            continue;
+                        }
+                    };
+                    let Some(route) = self.routes.get(msg.topic()).cloned() else {
+                        continue;
+                    };
+                    let fate = self.send(&msg, &route, &token).await?;
+                    let p = Pending { route, partition: msg.partition(), offset: msg.offset(), fate };
+                    drop(msg);
+                    if pending.send(p).await.is_err() {
+                        return Ok(()); // the ack task stopped; it reports why
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the copy of `msg` to the producer, waiting while its queue is full.
+    async fn send(
+        &self,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+        route: &Route,
+        token: &CancellationToken,
+    ) -> Result<Fate, FlowError> {
+        let Some(mut record) = copy::copy_of(msg, &self.source, &self.target, &route.remote_topic) else {
+            return Ok(Fate::Skipped);
+        };
+        let bytes = msg.key().map_or(0, <[u8]>::len) + msg.payload().map_or(0, <[u8]>::len);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(Fate::Sent { delivery, bytes }),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    // The target is slower than the source: wait for room, not for ever if stopping.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                        _ = token.cancelled() => return Err(FlowError::Task("stopped while the target queue was full".into())),
+                    }
+                }
+                Err((e, _)) => {
+                    return Err(FlowError::Delivery {
+                        target: self.target.clone(),
+                        topic: route.remote_topic.clone(),
+                        partition: msg.partition(),
+                        source_offset: msg.offset(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Starts consuming the partitions of an assignment.
+    fn assign(&mut self, a: Assignment) -> Result<(), FlowError> {
+        let topic = a.route.source_topic.clone();
+        let mut tpl = TopicPartitionList::new();
+        for (p, offset) in &a.start {
+            tpl.add_partition_offset(&topic, *p, *offset)
+                .map_err(|e| FlowError::Source { what: format!("assigning '{topic}' partition {p}"), source: e })?;
+        }
+        self.consumer
+            .incremental_assign(&tpl)
+            .map_err(|e| FlowError::Source { what: format!("assigning '{topic}'"), source: e })?;
+        for (p, offset) in &a.start {
+            tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting at {offset:?}");
+        }
+        self.routes.insert(topic.to_string(), a.route);
+        Ok(())
+    }
+
+    fn consume_error(&self, e: KafkaError) {
+        tracing::warn!(source = %self.source, target = %self.target, "consume error (retrying): {e}");
+        self.metrics.errors.with_label_values(&[&self.source, &self.target, "consume"]).inc();
+    }
+}

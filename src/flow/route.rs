@@ -1,0 +1,51 @@
+//! A route: one source topic of a flow, the remote topic it is copied to, and the metric
+//! handles the hot path bumps for it (resolved once, not per record).
+
+use std::sync::Arc;
+
+use prometheus::IntCounter;
+
+use crate::metrics::{Metrics, SkipReason};
+
+/// One source topic → remote topic mapping of a flow.
+pub struct Route {
+    /// Topic on the source cluster.
+    pub source_topic: Arc<str>,
+    /// Topic on the target cluster.
+    pub remote_topic: String,
+    /// Partitions of the source topic that are replicated.
+    pub partitions: i32,
+    /// `hubmirror_records_replicated_total` for this route.
+    pub replicated: IntCounter,
+    /// `hubmirror_bytes_replicated_total` for this route.
+    pub bytes: IntCounter,
+    /// `hubmirror_records_skipped_total{reason="loop"}` for this route.
+    pub skipped_loop: IntCounter,
+}
+
+impl Route {
+    /// A route with its metric handles registered in `metrics`.
+    pub fn new(
+        metrics: &Metrics,
+        source: &str,
+        target: &str,
+        source_topic: &str,
+        remote_topic: &str,
+        partitions: i32,
+    ) -> Self {
+        let labels = [source, target, source_topic];
+        Route {
+            source_topic: Arc::from(source_topic),
+            remote_topic: remote_topic.to_string(),
+            partitions,
+            replicated: metrics.records_replicated.with_label_values(&labels),
+            bytes: metrics.bytes_replicated.with_label_values(&labels),
+            skipped_loop: metrics.records_skipped.with_label_values(&[
+                source,
+                target,
+                source_topic,
+                SkipReason::Loop.label(),
+            ]),
+        }
+    }
+}

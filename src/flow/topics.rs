@@ -1,0 +1,222 @@
+//! Topic discovery for one flow: which source topics it replicates now, whether their remote
+//! topics exist on the target (creating them when allowed), and where each new partition starts.
+//! A topic that cannot be served (target missing, fewer partitions) is reported once and retried
+//! on every refresh; the other topics keep flowing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::route::Route;
+use super::FlowError;
+use crate::cluster::ClusterContext;
+use crate::metrics::Metrics;
+use crate::naming::Naming;
+use crate::topology::Flow;
+
+/// How long one metadata or offsets request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// New partitions for the consume loop: a route and where each of its partitions starts.
+pub struct Assignment {
+    /// The route the partitions belong to.
+    pub route: Arc<Route>,
+    /// `(partition, start offset)`; the committed offset, or the beginning when none.
+    pub start: Vec<(i32, Offset)>,
+}
+
+/// The clients discovery talks through.
+pub struct DiscoveryClients {
+    /// The flow's source consumer (metadata and committed offsets).
+    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    /// The target's producer (target metadata).
+    pub producer: FutureProducer<ClusterContext>,
+    /// The target's admin client (topic creation).
+    pub admin: Arc<AdminClient<ClusterContext>>,
+}
+
+/// Discovery state of one flow.
+pub struct Discovery {
+    flow: Flow,
+    naming: Naming,
+    create_topics: bool,
+    clients: DiscoveryClients,
+    metrics: Arc<Metrics>,
+    /// Source topics already routed, with their partition count.
+    routed: HashMap<String, i32>,
+    /// Source topics that cannot be served now, with the reason last logged.
+    blocked: HashMap<String, String>,
+}
+
+impl Discovery {
+    /// Discovery for `flow`.
+    pub fn new(
+        flow: Flow,
+        naming: Naming,
+        create_topics: bool,
+        clients: DiscoveryClients,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Discovery {
+            flow,
+            naming,
+            create_topics,
+            clients,
+            metrics,
+            routed: HashMap::new(),
+            blocked: HashMap::new(),
+        }
+    }
+
+    /// Looks at both clusters once and returns the partitions to start consuming.
+    pub async fn refresh(&mut self) -> Result<Vec<Assignment>, FlowError> {
+        let source_md = self.source_metadata().await?;
+        let mut wanted: Vec<(String, i32)> = source_md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .filter(|t| self.flow.selects_topic(t.name()))
+            .filter(|t| self.naming.flow_skips_topic(t.name(), &self.flow.target).is_none())
+            .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+            .filter(|(name, n)| self.routed.get(name) != Some(n))
+            .collect();
+        wanted.sort();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let target_md = self.target_metadata().await?;
+        let mut out = Vec::new();
+        for (topic, partitions) in wanted {
+            let remote = self.naming.remote_topic(&self.flow.source, &topic);
+            match self.ensure_target(&target_md, &remote, partitions).await {
+                Ok(()) => {
+                    if let Some(reason) = self.blocked.remove(&topic) {
+                        tracing::info!(flow = %self.flow.name(), topic, remote, "topic recovered (was: {reason})");
+                    }
+                    let first_new = self.routed.get(&topic).copied().unwrap_or(0);
+                    let route = Arc::new(Route::new(
+                        &self.metrics,
+                        &self.flow.source,
+                        &self.flow.target,
+                        &topic,
+                        &remote,
+                        partitions,
+                    ));
+                    let start = self.start_offsets(&topic, first_new..partitions).await?;
+                    self.routed.insert(topic, partitions);
+                    out.push(Assignment { route, start });
+                }
+                Err(reason) => {
+                    if self.blocked.get(&topic) != Some(&reason) {
+                        tracing::error!(flow = %self.flow.name(), topic, "{reason}; the flow's other topics keep flowing, retrying on the next refresh");
+                        self.metrics
+                            .errors
+                            .with_label_values(&[&self.flow.source, &self.flow.target, "target_topic"])
+                            .inc();
+                        self.blocked.insert(topic, reason);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks (or creates) `remote` on the target with at least `partitions` partitions.
+    /// The error is a complete sentence naming the topic and the cluster.
+    async fn ensure_target(&self, md: &Metadata, remote: &str, partitions: i32) -> Result<(), String> {
+        let target = &self.flow.target;
+        if let Some(t) = md.topics().iter().find(|t| t.name() == remote && t.error().is_none()) {
+            let have = t.partitions().len() as i32;
+            return if have >= partitions {
+                Ok(())
+            } else {
+                Err(format!(
+                    "target topic '{remote}' on cluster '{target}' has {have} partitions but the source has {partitions}: \
+                     refusing to re-partition; add partitions to '{remote}' on '{target}'"
+                ))
+            };
+        }
+        if !self.create_topics {
+            return Err(format!(
+                "target topic '{remote}' is missing on cluster '{target}' and replication.create_topics is false: \
+                 create it with {partitions} partitions"
+            ));
+        }
+        let new = NewTopic::new(remote, partitions, TopicReplication::Fixed(-1));
+        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .clients
+            .admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(|e| format!("cannot create target topic '{remote}' on cluster '{target}': {e}"))?;
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(format!(
+                        "cannot create target topic '{remote}' on cluster '{target}': {code}; \
+                         create it with {partitions} partitions or allow topic creation"
+                    ))
+                }
+            }
+        }
+        tracing::info!(flow = %self.flow.name(), topic = remote, cluster = %target, partitions, "created target topic");
+        Ok(())
+    }
+
+    /// Where each partition in `range` of `topic` starts: the flow group's committed offset, or
+    /// the beginning when there is none.
+    async fn start_offsets(&self, topic: &str, range: std::ops::Range<i32>) -> Result<Vec<(i32, Offset)>, FlowError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in range {
+            tpl.add_partition(topic, p);
+        }
+        let consumer = self.clients.consumer.clone();
+        let committed = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, REQUEST_TIMEOUT))
+            .await
+            .map_err(FlowError::join)?
+            .map_err(|e| FlowError::Source {
+                what: format!("reading committed offsets of '{topic}'"),
+                source: e,
+            })?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(n) if n >= 0 => (e.partition(), Offset::Offset(n)),
+                _ => (e.partition(), Offset::Beginning),
+            })
+            .collect())
+    }
+
+    async fn source_metadata(&self) -> Result<Metadata, FlowError> {
+        let consumer = self.clients.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, REQUEST_TIMEOUT))
+            .await
+            .map_err(FlowError::join)?
+            .map_err(|e| FlowError::Source {
+                what: "listing topics".into(),
+                source: e,
+            })
+    }
+
+    async fn target_metadata(&self) -> Result<Metadata, FlowError> {
+        let producer = self.clients.producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, REQUEST_TIMEOUT))
+            .await
+            .map_err(FlowError::join)?
+            .map_err(|e| FlowError::Target {
+                what: "listing topics".into(),
+                source: e,
+            })
+    }
+}

@@ -1,0 +1,26 @@
+//! hubmirror — an active-active replicator between Apache Kafka clusters and Azure Event Hubs
+//! namespaces (through their Kafka endpoint), modelled on MirrorMaker 2.
+//!
+//! # Layout
+//!
+//! Data moves one way: source → [`flow`] → target.
+//!
+//! - [`topology`]: `topology.yaml` — the model, loading with `file:line:col` errors, `${VAR}`.
+//! - [`cluster`]: librdkafka client settings per cluster; Event Hubs connection strings; secrets.
+//! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
+//! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
+//! - [`flow`]: one direction source → target: discover topics, consume, produce, ack, commit.
+//! - [`metrics`]: Prometheus counters shared by every flow.
+//! - [`shutdown`]: the one cancellation token every task watches.
+//! - [`emulator`]: the Event Hubs Kafka-endpoint emulator (TLS + SASL PLAIN) used by tests and demo.
+//! - [`cli`]: the `hubmirror` command line.
+
+pub mod cli;
+pub mod cluster;
+pub mod emulator;
+pub mod flow;
+pub mod headers;
+pub mod metrics;
+pub mod naming;
+pub mod shutdown;
+pub mod topology;

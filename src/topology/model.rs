@@ -1,0 +1,151 @@
+//! The resolved topology: what `topology.yaml` says once variables, secret files and
+//! defaults are applied. Produced by [`super::load`]; consumed read-only by everything else.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::cluster::Secret;
+
+/// The whole `topology.yaml`, resolved.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The file it was read from (for messages).
+    pub file: PathBuf,
+    /// Clusters by alias, in alias order.
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Flows in file order; each is one direction.
+    pub flows: Vec<Flow>,
+    /// How topics are named and refreshed on the far side.
+    pub replication: Replication,
+    /// Where local state lives.
+    pub store: Store,
+    /// The metrics listener.
+    pub metrics: Metrics,
+}
+
+/// One Kafka cluster or Event Hubs namespace.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// `[a-z][a-z0-9_-]*`, unique.
+    pub alias: String,
+    /// `host:port[,host:port...]`; for Event Hubs derived from the connection string unless given.
+    pub bootstrap_servers: String,
+    /// TLS on when present.
+    pub tls: Option<Tls>,
+    /// SASL credentials (plain Kafka clusters, or derived for Event Hubs).
+    pub sasl: Option<Sasl>,
+    /// Set when the cluster is an Event Hubs namespace.
+    pub event_hubs: Option<EventHubs>,
+    /// Raw librdkafka settings, applied last.
+    pub client: BTreeMap<String, String>,
+}
+
+/// TLS settings of a cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// PEM bundle of CAs to trust instead of the system store.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// SASL mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The librdkafka `sasl.mechanism` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL credentials; the password never prints.
+#[derive(Debug, Clone)]
+pub struct Sasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// An Event Hubs namespace, from its connection string.
+#[derive(Debug, Clone)]
+pub struct EventHubs {
+    /// Namespace host, e.g. `myns.servicebus.windows.net`.
+    pub namespace_host: String,
+    /// `SharedAccessKeyName` (not secret).
+    pub key_name: String,
+    /// `EntityPath`, when the string is scoped to one event hub.
+    pub entity_path: Option<String>,
+    /// The whole connection string: the SASL password.
+    pub connection_string: Secret,
+}
+
+/// One direction of replication.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub source: String,
+    pub target: String,
+    /// Anchored topic regexes (at least one).
+    pub topics: Vec<Regex>,
+    pub topics_exclude: Vec<Regex>,
+    /// Anchored group regexes (default none).
+    pub groups: Vec<Regex>,
+    pub groups_exclude: Vec<Regex>,
+}
+
+impl Flow {
+    /// `source->target`, for logs and metrics.
+    pub fn name(&self) -> String {
+        format!("{}->{}", self.source, self.target)
+    }
+
+    /// Whether a source topic is selected by this flow's include/exclude regexes.
+    pub fn selects_topic(&self, topic: &str) -> bool {
+        self.topics.iter().any(|r| r.is_match(topic))
+            && !self.topics_exclude.iter().any(|r| r.is_match(topic))
+    }
+}
+
+/// Remote naming policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// `<source alias><separator><topic>` (MM2's DefaultReplicationPolicy).
+    Default,
+    /// Same name on both sides.
+    Identity,
+}
+
+/// The `replication:` section.
+#[derive(Debug, Clone)]
+pub struct Replication {
+    pub policy: Policy,
+    pub separator: String,
+    pub create_topics: bool,
+    pub refresh_topics_interval: Duration,
+    pub heartbeats_interval: Duration,
+    pub checkpoints_interval: Duration,
+    pub sync_group_offsets: bool,
+}
+
+/// The `store:` section.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+}
+
+/// The `metrics:` section.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub listen: SocketAddr,
+}

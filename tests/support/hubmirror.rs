@@ -1,0 +1,116 @@
+//! Running the real `hubmirror` binary: a topology file in a temp dir, output captured to files,
+//! SIGTERM to stop, killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hubmirror binary built for this test run.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hubmirror")
+}
+
+/// A temp dir holding a topology file (and the store, certificates, logs).
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `topology.yaml` with `text` and returns its path.
+    pub fn topology(&self, text: &str) -> PathBuf {
+        let p = self.dir.path().join("topology.yaml");
+        std::fs::write(&p, text).expect("write topology");
+        p
+    }
+}
+
+/// Runs `hubmirror <args...>` to completion with extra environment variables.
+pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hubmirror")
+}
+
+/// A running `hubmirror run`.
+pub struct Running {
+    child: Child,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Running {
+    /// Starts `hubmirror run -c <topology>`, output to files beside the topology.
+    pub fn start(topology: &Path, env: &[(&str, &str)]) -> Running {
+        let dir = topology.parent().expect("topology dir");
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let stdout = dir.join(format!("run-{n}.stdout"));
+        let stderr = dir.join(format!("run-{n}.stderr"));
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
+            .arg("-c")
+            .arg(topology)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn hubmirror run");
+        Running { child, stdout, stderr }
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+        self.wait(timeout).unwrap_or_else(|| panic!("hubmirror did not exit within {timeout:?} of SIGTERM\n{}", self.output()))
+    }
+
+    /// Waits for the process to exit by itself, at most `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the process wrote so far, stdout then stderr.
+    pub fn output(&self) -> String {
+        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+        let err = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        format!("--- stdout\n{out}--- stderr\n{err}")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("hubmirror output:\n{}", self.output());
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! rdkafka helpers for tests: an independent client that creates topics, produces test records
+//! and reads everything back, polling with deadlines.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// A plaintext client config for a broker at `bootstrap`.
+pub fn plain(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1).
+pub fn create_topic(cfg: &ClientConfig, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let res = rt
+        .block_on(admin.create_topics(
+            [&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("create_topics");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+/// A record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl<M: Message> From<&M> for Rec {
+    fn from(m: &M) -> Self {
+        Rec {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis(),
+            headers: m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Rec {
+    /// The first value of header `name`, as UTF-8.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_ref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// The test record number `i`: key `k<i>`, value `v<i>-...`, one header, timestamp base + i.
+pub fn test_record(i: usize, partitions: i32, ts_base: i64) -> (i32, String, String, i64) {
+    let partition = (i % partitions as usize) as i32;
+    (partition, format!("k{i}"), format!("v{i}-{}", "x".repeat(i % 50)), ts_base + i as i64)
+}
+
+/// Produces records `range` of [`test_record`] to `topic`, each with header `app-id: <i>`,
+/// and waits until all are acknowledged.
+pub fn produce_test_records(cfg: &ClientConfig, topic: &str, partitions: i32, range: std::ops::Range<usize>, ts_base: i64) {
+    let producer: FutureProducer = cfg.clone().set("linger.ms", "5").create().expect("producer");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut futs = Vec::with_capacity(range.len());
+        for i in range {
+            let (p, k, v, ts) = test_record(i, partitions, ts_base);
+            let id = i.to_string();
+            let rec = FutureRecord::to(topic)
+                .partition(p)
+                .key(&k)
+                .payload(&v)
+                .timestamp(ts)
+                .headers(OwnedHeaders::new().insert(Header { key: "app-id", value: Some(&id) }));
+            loop {
+                match producer.send_result(rec.clone()) {
+                    Ok(f) => {
+                        futs.push(f);
+                        break;
+                    }
+                    Err((e, _)) => {
+                        producer.poll(Duration::from_millis(10));
+                        assert!(format!("{e}").contains("Queue full"), "produce: {e}");
+                    }
+                }
+            }
+        }
+        for f in futs {
+            f.await.expect("delivery future").expect("delivered");
+        }
+    });
+}
+
+/// Reads `topic` from the beginning until `expected` records arrived and nothing more came for
+/// `settle`, or panics at `timeout`. Returns the records in arrival order (per partition ordered).
+pub fn read_all(cfg: &ClientConfig, topic: &str, expected: usize, timeout: Duration) -> Vec<Rec> {
+    let consumer: BaseConsumer = cfg
+        .clone()
+        .set("group.id", format!("test-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + timeout;
+    // Wait for the topic to exist, then assign every partition from the beginning.
+    let partitions = loop {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5));
+        if let Ok(md) = md {
+            if let Some(t) = md.topics().first() {
+                if t.error().is_none() && !t.partitions().is_empty() {
+                    break t.partitions().len() as i32;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "topic {topic} never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            out.push(Rec::from(&m.expect("consume")));
+        }
+    }
+    // Anything beyond `expected` (duplicates) that is already there is picked up too.
+    let settle = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < settle {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(Rec::from(&m));
+        }
+    }
+    out
+}
+
+/// Counts records per key.
+pub fn count_by_key(recs: &[Rec]) -> BTreeMap<Vec<u8>, usize> {
+    let mut m = BTreeMap::new();
+    for r in recs {
+        *m.entry(r.key.clone().unwrap_or_default()).or_default() += 1;
+    }
+    m
+}
