@@ -34,7 +34,10 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// The client context for `cluster`, reporting fatal errors to `fatal`.
-pub fn context(cluster: &Cluster, fatal: mpsc::UnboundedSender<FatalClusterError>) -> ClusterContext {
+pub fn context(
+    cluster: &Cluster,
+    fatal: mpsc::UnboundedSender<FatalClusterError>,
+) -> ClusterContext {
     ClusterContext::new(&cluster.alias, secrets_of(cluster), fatal)
 }
 
@@ -64,7 +67,10 @@ pub fn producer(
 }
 
 /// An admin client for `cluster` (topic creation).
-pub fn admin(cluster: &Cluster, ctx: ClusterContext) -> Result<AdminClient<ClusterContext>, KafkaError> {
+pub fn admin(
+    cluster: &Cluster,
+    ctx: ClusterContext,
+) -> Result<AdminClient<ClusterContext>, KafkaError> {
     super::client_config(cluster).create_with_context(ctx)
 }
 

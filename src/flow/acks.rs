@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::route::Route;
-use super::FlowError;
+use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
 use crate::shutdown::CancellationToken;
 
@@ -101,13 +101,13 @@ pub async fn run(
                         pending.route.bytes.inc_by(bytes as u64);
                         Ok(())
                     }
-                    Ok(Err((e, _))) => Err(FlowError::Delivery {
+                    Ok(Err((e, _))) => Err(FlowError::Delivery(Box::new(DeliveryFailure {
                         target: target.clone(),
                         topic: pending.route.remote_topic.clone(),
                         partition: pending.partition,
                         source_offset: pending.offset,
                         source: e,
-                    }),
+                    }))),
                     Err(_canceled) => Err(FlowError::ProducerGone),
                 }
             }

@@ -48,20 +48,30 @@ pub enum FlowError {
     #[error("target cluster: {what}: {source}")]
     Target { what: String, source: KafkaError },
     /// The target refused a record for good (librdkafka already retried what can be retried).
-    #[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}")]
-    Delivery {
-        target: String,
-        topic: String,
-        partition: i32,
-        source_offset: i64,
-        source: KafkaError,
-    },
+    #[error(transparent)]
+    Delivery(Box<DeliveryFailure>),
     /// The producer was dropped while records were in flight.
     #[error("the target producer closed with records in flight")]
     ProducerGone,
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+}
+
+/// A record the target did not take.
+#[derive(Debug, thiserror::Error)]
+#[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}")]
+pub struct DeliveryFailure {
+    /// Target cluster alias.
+    pub target: String,
+    /// Remote topic.
+    pub topic: String,
+    /// Partition (same number on both sides).
+    pub partition: i32,
+    /// Offset of the record on the source.
+    pub source_offset: i64,
+    /// librdkafka's error.
+    pub source: KafkaError,
 }
 
 impl FlowError {
@@ -236,13 +246,13 @@ impl ConsumeLoop {
                     }
                 }
                 Err((e, _)) => {
-                    return Err(FlowError::Delivery {
+                    return Err(FlowError::Delivery(Box::new(DeliveryFailure {
                         target: self.target.clone(),
                         topic: route.remote_topic.clone(),
                         partition: msg.partition(),
                         source_offset: msg.offset(),
                         source: e,
-                    })
+                    })))
                 }
             }
         }

@@ -81,8 +81,7 @@ impl Discovery {
             .topics()
             .iter()
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .filter(|t| self.flow.selects_topic(t.name()))
-            .filter(|t| self.naming.flow_skips_topic(t.name(), &self.flow.target).is_none())
+            .filter(|t| self.naming.flow_replicates(&self.flow, t.name()))
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
             .filter(|(name, n)| self.routed.get(name) != Some(n))
             .collect();

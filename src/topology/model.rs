@@ -83,6 +83,8 @@ pub struct Sasl {
 pub struct EventHubs {
     /// Namespace host, e.g. `myns.servicebus.windows.net`.
     pub namespace_host: String,
+    /// The Kafka endpoint's port: 9093, or the port written in `Endpoint` (emulators).
+    pub kafka_port: u16,
     /// `SharedAccessKeyName` (not secret).
     pub key_name: String,
     /// `EntityPath`, when the string is scoped to one event hub.

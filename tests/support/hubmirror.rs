@@ -17,7 +17,9 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Self {
-        Workdir { dir: tempfile::tempdir().expect("tempdir") }
+        Workdir {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -70,15 +72,27 @@ impl Running {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn hubmirror run");
-        Running { child, stdout, stderr }
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
     }
 
     /// Sends SIGTERM and waits for the exit, at most `timeout`.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-        self.wait(timeout).unwrap_or_else(|| panic!("hubmirror did not exit within {timeout:?} of SIGTERM\n{}", self.output()))
+        self.sigterm();
+        self.wait(timeout).unwrap_or_else(|| {
+            panic!(
+                "hubmirror did not exit within {timeout:?} of SIGTERM\n{}",
+                self.output()
+            )
+        })
     }
 
     /// Waits for the process to exit by itself, at most `timeout`.
@@ -95,12 +109,33 @@ impl Running {
         }
     }
 
+    /// Polls the output until a line contains every one of `needles`; returns that line.
+    pub fn wait_for_line(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.output();
+            if let Some(line) = out.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needles:?} within {timeout:?}:\n{out}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Everything the process wrote so far, stdout then stderr.
     pub fn output(&self) -> String {
         let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
         let err = std::fs::read_to_string(&self.stderr).unwrap_or_default();
         format!("--- stdout\n{out}--- stderr\n{err}")
     }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("kill");
 }
 
 impl Drop for Running {

@@ -21,10 +21,17 @@ pub fn plain(bootstrap: &str) -> ClientConfig {
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(cfg: &ClientConfig, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let res = rt
         .block_on(admin.create_topics(
-            [&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         ))
         .expect("create_topics");
@@ -56,7 +63,11 @@ impl<M: Message> From<&M> for Rec {
             timestamp: m.timestamp().to_millis(),
             headers: m
                 .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -76,34 +87,56 @@ impl Rec {
 /// The test record number `i`: key `k<i>`, value `v<i>-...`, one header, timestamp base + i.
 pub fn test_record(i: usize, partitions: i32, ts_base: i64) -> (i32, String, String, i64) {
     let partition = (i % partitions as usize) as i32;
-    (partition, format!("k{i}"), format!("v{i}-{}", "x".repeat(i % 50)), ts_base + i as i64)
+    (
+        partition,
+        format!("k{i}"),
+        format!("v{i}-{}", "x".repeat(i % 50)),
+        ts_base + i as i64,
+    )
 }
 
 /// Produces records `range` of [`test_record`] to `topic`, each with header `app-id: <i>`,
 /// and waits until all are acknowledged.
-pub fn produce_test_records(cfg: &ClientConfig, topic: &str, partitions: i32, range: std::ops::Range<usize>, ts_base: i64) {
-    let producer: FutureProducer = cfg.clone().set("linger.ms", "5").create().expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+pub fn produce_test_records(
+    cfg: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+    range: std::ops::Range<usize>,
+    ts_base: i64,
+) {
+    let producer: FutureProducer = cfg
+        .clone()
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut futs = Vec::with_capacity(range.len());
         for i in range {
             let (p, k, v, ts) = test_record(i, partitions, ts_base);
             let id = i.to_string();
-            let rec = FutureRecord::to(topic)
+            let mut rec = FutureRecord::to(topic)
                 .partition(p)
                 .key(&k)
                 .payload(&v)
                 .timestamp(ts)
-                .headers(OwnedHeaders::new().insert(Header { key: "app-id", value: Some(&id) }));
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "app-id",
+                    value: Some(&id),
+                }));
             loop {
-                match producer.send_result(rec.clone()) {
+                match producer.send_result(rec) {
                     Ok(f) => {
                         futs.push(f);
                         break;
                     }
-                    Err((e, _)) => {
-                        producer.poll(Duration::from_millis(10));
+                    Err((e, back)) => {
                         assert!(format!("{e}").contains("Queue full"), "produce: {e}");
+                        rec = back;
+                        producer.poll(Duration::from_millis(10));
                     }
                 }
             }
@@ -140,7 +173,8 @@ pub fn read_all(cfg: &ClientConfig, topic: &str, expected: usize, timeout: Durat
     };
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();

@@ -46,6 +46,11 @@ impl Tansu {
         broker
     }
 
+    /// The broker's process id (to freeze it with SIGSTOP in fault tests).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `127.0.0.1:<port>`: the listener itself, bypassing anything in front of it.
     pub fn listener(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -89,7 +94,10 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let deadline = Instant::now() + timeout;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {addr} after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {addr} after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -1,0 +1,260 @@
+//! Everything about talking to one cluster: its librdkafka settings ([`client_config`]),
+//! per-role clients ([`clients`]), Azure Event Hubs connection strings ([`event_hubs`]), the
+//! client context that routes librdkafka's logs ([`context`]), and [`Secret`], the string that
+//! never prints.
+
+pub mod clients;
+pub mod context;
+pub mod event_hubs;
+mod secret;
+
+use rdkafka::ClientConfig;
+
+pub use context::{ClusterContext, FatalClusterError};
+pub use secret::Secret;
+
+use crate::topology::Cluster;
+
+/// Settings every client of an Event Hubs namespace gets (before the cluster's `client:` map),
+/// from Microsoft's recommendations for the Kafka endpoint.
+const EVENT_HUBS_DEFAULTS: &[(&str, &str)] = &[
+    // librdkafka's 30 s default is fine elsewhere; the service may hold a throttled request long.
+    ("request.timeout.ms", "60000"),
+    // Azure drops idle TCP connections at 240 s: refresh and close well before that.
+    ("metadata.max.age.ms", "180000"),
+    ("connections.max.idle.ms", "180000"),
+    // Requests over 1,046,528 bytes make the service close the connection.
+    ("message.max.bytes", "1000000"),
+    ("socket.keepalive.enable", "true"),
+];
+
+/// Consumer-only settings for Event Hubs namespaces (`session.timeout.ms=30000`); the caller
+/// applies them to consumers before the cluster's `client:` map.
+pub fn event_hubs_consumer_defaults() -> &'static [(&'static str, &'static str)] {
+    &[("session.timeout.ms", "30000")]
+}
+
+/// `security.protocol` for a cluster: TLS from `tls` (always on for Event Hubs), SASL from
+/// `sasl` (always present for Event Hubs).
+pub fn security_protocol(cluster: &Cluster) -> &'static str {
+    let tls = cluster.tls.is_some() || cluster.event_hubs.is_some();
+    let sasl = cluster.sasl.is_some() || cluster.event_hubs.is_some();
+    match (tls, sasl) {
+        (false, false) => "PLAINTEXT",
+        (true, false) => "SSL",
+        (false, true) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    }
+}
+
+/// The librdkafka settings shared by every client of `cluster`: bootstrap, security, SASL, CA,
+/// the Event Hubs defaults, then the raw `client:` map, applied last so it can override anything.
+pub fn client_config(cluster: &Cluster) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &cluster.bootstrap_servers);
+    cfg.set("security.protocol", security_protocol(cluster));
+    if let Some(sasl) = &cluster.sasl {
+        cfg.set("sasl.mechanism", sasl.mechanism.as_str());
+        cfg.set("sasl.username", &sasl.username);
+        cfg.set("sasl.password", sasl.password.expose());
+    } else if let Some(eh) = &cluster.event_hubs {
+        cfg.set("sasl.mechanism", "PLAIN");
+        cfg.set("sasl.username", event_hubs::SASL_USERNAME);
+        cfg.set("sasl.password", eh.connection_string.expose());
+    }
+    if let Some(ca) = cluster.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        cfg.set("ssl.ca.location", ca.to_string_lossy());
+    }
+    if cluster.event_hubs.is_some() {
+        for (k, v) in EVENT_HUBS_DEFAULTS {
+            cfg.set(*k, *v);
+        }
+    }
+    for (k, v) in &cluster.client {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// A one-line description safe for logs: alias, bootstrap, protocol, mechanism and user name
+/// (never a password or connection string).
+pub fn describe(cluster: &Cluster) -> String {
+    let mut s = format!(
+        "{}: {} ({})",
+        cluster.alias,
+        cluster.bootstrap_servers,
+        security_protocol(cluster)
+    );
+    if let Some(sasl) = &cluster.sasl {
+        s.push_str(&format!(
+            ", {} as {}",
+            sasl.mechanism.as_str(),
+            sasl.username
+        ));
+    }
+    if let Some(eh) = &cluster.event_hubs {
+        s.push_str(&format!(
+            ", Event Hubs namespace {}, key name {}",
+            eh.namespace_host, eh.key_name
+        ));
+        if let Some(hub) = &eh.entity_path {
+            s.push_str(&format!(", entity path {hub}"));
+        }
+    }
+    s
+}
+
+/// The secret strings of a cluster (password, connection string, its shared access key), for
+/// redacting anything librdkafka says before it is logged (see [`context::ClusterContext`]).
+pub fn secrets(cluster: &Cluster) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(sasl) = &cluster.sasl {
+        out.push(sasl.password.expose().to_string());
+    }
+    if let Some(eh) = &cluster.event_hubs {
+        let cs = eh.connection_string.expose();
+        out.push(cs.to_string());
+        if let Some(key) = event_hubs::shared_access_key(cs) {
+            out.push(key.to_string());
+        }
+    }
+    for (k, v) in &cluster.client {
+        if k.contains("password") || k.contains("secret") || k.ends_with(".key.pem") {
+            out.push(v.clone());
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::topology::{Sasl, SaslMechanism, Tls};
+
+    const CS: &str =
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=K3Y=";
+
+    fn plain() -> Cluster {
+        Cluster {
+            alias: "onprem".into(),
+            bootstrap_servers: "localhost:9092".into(),
+            tls: None,
+            sasl: None,
+            event_hubs: None,
+            client: BTreeMap::new(),
+        }
+    }
+
+    fn event_hub() -> Cluster {
+        let eh = event_hubs::parse_connection_string(CS).expect("valid");
+        Cluster {
+            alias: "eventhub".into(),
+            bootstrap_servers: event_hubs::bootstrap(&eh),
+            tls: Some(Tls::default()),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::Plain,
+                username: event_hubs::SASL_USERNAME.into(),
+                password: eh.connection_string.clone(),
+            }),
+            event_hubs: Some(eh),
+            client: BTreeMap::from([("request.timeout.ms".into(), "90000".into())]),
+        }
+    }
+
+    fn get(cfg: &ClientConfig, k: &str) -> Option<String> {
+        cfg.get(k).map(str::to_string)
+    }
+
+    #[test]
+    fn protocol_follows_tls_and_sasl() {
+        let mut c = plain();
+        assert_eq!(security_protocol(&c), "PLAINTEXT");
+        c.tls = Some(Tls {
+            ca_file: Some(PathBuf::from("/ca.pem")),
+        });
+        assert_eq!(security_protocol(&c), "SSL");
+        assert_eq!(
+            get(&client_config(&c), "ssl.ca.location").as_deref(),
+            Some("/ca.pem")
+        );
+        c.sasl = Some(Sasl {
+            mechanism: SaslMechanism::ScramSha512,
+            username: "app".into(),
+            password: Secret::new("pw"),
+        });
+        assert_eq!(security_protocol(&c), "SASL_SSL");
+        c.tls = None;
+        let cfg = client_config(&c);
+        assert_eq!(
+            get(&cfg, "security.protocol").as_deref(),
+            Some("SASL_PLAINTEXT")
+        );
+        assert_eq!(
+            get(&cfg, "sasl.mechanism").as_deref(),
+            Some("SCRAM-SHA-512")
+        );
+        assert_eq!(get(&cfg, "sasl.username").as_deref(), Some("app"));
+        assert_eq!(get(&cfg, "sasl.password").as_deref(), Some("pw"));
+        assert_eq!(
+            get(&cfg, "request.timeout.ms"),
+            None,
+            "no Event Hubs defaults"
+        );
+    }
+
+    #[test]
+    fn event_hubs_defaults_then_client_map() {
+        let cfg = client_config(&event_hub());
+        assert_eq!(
+            get(&cfg, "bootstrap.servers").as_deref(),
+            Some("ns.servicebus.windows.net:9093")
+        );
+        assert_eq!(get(&cfg, "security.protocol").as_deref(), Some("SASL_SSL"));
+        assert_eq!(get(&cfg, "sasl.mechanism").as_deref(), Some("PLAIN"));
+        assert_eq!(
+            get(&cfg, "sasl.username").as_deref(),
+            Some("$ConnectionString")
+        );
+        assert_eq!(get(&cfg, "sasl.password").as_deref(), Some(CS));
+        assert_eq!(get(&cfg, "metadata.max.age.ms").as_deref(), Some("180000"));
+        assert_eq!(get(&cfg, "message.max.bytes").as_deref(), Some("1000000"));
+        assert_eq!(
+            get(&cfg, "socket.keepalive.enable").as_deref(),
+            Some("true")
+        );
+        // The client: map wins.
+        assert_eq!(get(&cfg, "request.timeout.ms").as_deref(), Some("90000"));
+        assert_eq!(get(&cfg, "session.timeout.ms"), None, "consumer-only");
+        assert_eq!(
+            event_hubs_consumer_defaults(),
+            &[("session.timeout.ms", "30000")]
+        );
+    }
+
+    #[test]
+    fn describe_never_shows_secrets() {
+        let d = describe(&event_hub());
+        assert!(!d.contains("K3Y"), "{d}");
+        assert!(
+            d.contains("eventhub: ns.servicebus.windows.net:9093 (SASL_SSL)"),
+            "{d}"
+        );
+        assert!(d.contains("PLAIN as $ConnectionString"), "{d}");
+        assert!(d.contains("key name Root"), "{d}");
+        assert_eq!(describe(&plain()), "onprem: localhost:9092 (PLAINTEXT)");
+    }
+
+    #[test]
+    fn secrets_lists_password_string_and_key() {
+        let s = secrets(&event_hub());
+        assert!(s.contains(&CS.to_string()));
+        assert!(s.contains(&"K3Y=".to_string()));
+        assert!(secrets(&plain()).is_empty());
+    }
+}

@@ -1,0 +1,233 @@
+//! One `clusters.<alias>` entry → [`Cluster`]: plain Kafka (bootstrap, TLS, SASL) or an Event
+//! Hubs namespace (everything derived from its connection string).
+
+use std::collections::BTreeMap;
+
+use super::error::TopologyError;
+use super::locate::child;
+use super::model::{Cluster, Sasl, SaslMechanism, Tls};
+use super::raw::{RawCluster, RawEventHubs, RawSasl, RawTls};
+use super::resolve::Ctx;
+use crate::cluster::event_hubs::{self, parse_connection_string};
+use crate::cluster::Secret;
+use crate::topology::EventHubs;
+
+/// Whether `alias` matches `[a-z][a-z0-9_-]*`.
+pub(crate) fn valid_alias(alias: &str) -> bool {
+    let mut chars = alias.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+}
+
+/// Resolves `clusters.<alias>`.
+pub(crate) fn cluster(
+    alias: &str,
+    raw: RawCluster,
+    ctx: &Ctx<'_>,
+) -> Result<Cluster, TopologyError> {
+    let p = child("clusters", alias);
+    if !valid_alias(alias) {
+        return Err(ctx.invalid_key(
+            &p,
+            format!(
+                "cluster alias `{alias}` is not valid: it must match [a-z][a-z0-9_-]* (a lower-case \
+                 letter, then lower-case letters, digits, `_` or `-`)"
+            ),
+        ));
+    }
+    let tls = raw.tls.map(|t| tls(&p, t, ctx)).transpose()?;
+    let client = client(&p, raw.client, ctx)?;
+    let bootstrap_given = match raw.bootstrap_servers {
+        Some(b) if b.trim().is_empty() => {
+            return Err(ctx.invalid_at(
+                &child(&p, "bootstrap_servers"),
+                format!("{p}.bootstrap_servers is empty; write `host:port[,host:port...]`"),
+            ))
+        }
+        other => other.map(|b| b.trim().to_string()),
+    };
+
+    if let Some(eh) = raw.event_hubs {
+        if raw.sasl.is_some() {
+            return Err(ctx.invalid_key(
+                &child(&p, "sasl"),
+                format!(
+                    "`sasl` cannot be combined with `event_hubs` in {p}: an Event Hubs namespace \
+                     authenticates with its connection string (SASL PLAIN as $ConnectionString); \
+                     remove `sasl`"
+                ),
+            ));
+        }
+        let eh = event_hubs_of(&child(&p, "event_hubs"), eh, ctx)?;
+        return Ok(Cluster {
+            alias: alias.to_string(),
+            bootstrap_servers: bootstrap_given
+                .unwrap_or_else(|| event_hubs::bootstrap(&eh)),
+            // Event Hubs is TLS only; `tls:` may still name a CA (emulator, private CA).
+            tls: Some(tls.unwrap_or_default()),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::Plain,
+                username: event_hubs::SASL_USERNAME.to_string(),
+                password: eh.connection_string.clone(),
+            }),
+            event_hubs: Some(eh),
+            client,
+        });
+    }
+
+    let bootstrap_servers = bootstrap_given.ok_or_else(|| TopologyError::MissingKey {
+        at: ctx.loc(ctx.index.key(&p)),
+        key: "bootstrap_servers".to_string(),
+        parent: p.clone(),
+        hint: "; write `bootstrap_servers: host:port`, or give `event_hubs:` for an Event Hubs \
+               namespace"
+            .to_string(),
+    })?;
+    let sasl = raw
+        .sasl
+        .map(|s| sasl(&child(&p, "sasl"), s, ctx))
+        .transpose()?;
+    Ok(Cluster {
+        alias: alias.to_string(),
+        bootstrap_servers,
+        tls,
+        sasl,
+        event_hubs: None,
+        client,
+    })
+}
+
+fn tls(p: &str, raw: RawTls, ctx: &Ctx<'_>) -> Result<Tls, TopologyError> {
+    let path = format!("{p}.tls.ca_file");
+    Ok(Tls {
+        ca_file: raw
+            .ca_file
+            .map(|f| ctx.existing_file(&path, &f))
+            .transpose()?,
+    })
+}
+
+fn client(
+    p: &str,
+    raw: BTreeMap<String, Option<String>>,
+    ctx: &Ctx<'_>,
+) -> Result<BTreeMap<String, String>, TopologyError> {
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => Ok((k, v)),
+            None => {
+                let path = format!("{p}.client.{k}");
+                Err(ctx.invalid_key(
+                    &path,
+                    format!("{path} has no value; give one (quote it if it is empty: \"\") or remove the line"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Exactly one of two keys: the chosen (key path, value).
+fn one_of(
+    p: &str,
+    a: (&str, Option<String>),
+    b: (&str, Option<String>),
+    ctx: &Ctx<'_>,
+) -> Result<(String, String, bool), TopologyError> {
+    match (a.1, b.1) {
+        (Some(v), None) => Ok((child(p, a.0), v, false)),
+        (None, Some(v)) => Ok((child(p, b.0), v, true)),
+        (Some(_), Some(_)) => Err(ctx.invalid_key(
+            &child(p, b.0),
+            format!("{p}: give either `{}` or `{}`, not both", a.0, b.0),
+        )),
+        (None, None) => Err(ctx.invalid_key(
+            p,
+            format!("{p}: missing `{}` (or `{}`); give exactly one", a.0, b.0),
+        )),
+    }
+}
+
+fn sasl(p: &str, raw: RawSasl, ctx: &Ctx<'_>) -> Result<Sasl, TopologyError> {
+    let mechanism = match raw
+        .mechanism
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("PLAIN") => SaslMechanism::Plain,
+        Some("SCRAM-SHA-256") => SaslMechanism::ScramSha256,
+        Some("SCRAM-SHA-512") => SaslMechanism::ScramSha512,
+        Some(other) => {
+            return Err(ctx.invalid_at(
+                &child(p, "mechanism"),
+                format!(
+                    "{p}.mechanism `{other}` is not supported; use PLAIN, SCRAM-SHA-256 or \
+                     SCRAM-SHA-512"
+                ),
+            ))
+        }
+    };
+    let username = raw.username.ok_or_else(|| TopologyError::MissingKey {
+        at: ctx.loc(ctx.index.key(p)),
+        key: "username".to_string(),
+        parent: p.to_string(),
+        hint: String::new(),
+    })?;
+    let (path, value, from_file) = one_of(
+        p,
+        ("password", raw.password),
+        ("password_file", raw.password_file),
+        ctx,
+    )?;
+    let password = if from_file {
+        ctx.read_secret(&path, &value)?
+    } else if value.is_empty() {
+        return Err(ctx.invalid_at(&path, format!("{path} is empty")));
+    } else {
+        Secret::new(value)
+    };
+    Ok(Sasl {
+        mechanism,
+        username,
+        password,
+    })
+}
+
+fn event_hubs_of(p: &str, raw: RawEventHubs, ctx: &Ctx<'_>) -> Result<EventHubs, TopologyError> {
+    let (path, value, from_file) = one_of(
+        p,
+        ("connection_string", raw.connection_string),
+        ("connection_string_file", raw.connection_string_file),
+        ctx,
+    )?;
+    if from_file {
+        let secret = ctx.read_secret(&path, &value)?;
+        parse_connection_string(secret.expose()).map_err(|e| {
+            ctx.invalid_at(
+                &path,
+                format!(
+                    "the connection string in `{}` (from {path}) is not valid: {e}",
+                    ctx.file_path(&value).display()
+                ),
+            )
+        })
+    } else {
+        parse_connection_string(&value)
+            .map_err(|e| ctx.invalid_at(&path, format!("{path} is not valid: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_alias;
+
+    #[test]
+    fn alias_rule() {
+        for ok in ["a", "onprem", "eh-1", "x_y", "a0"] {
+            assert!(valid_alias(ok), "{ok}");
+        }
+        for bad in ["", "1a", "Onprem", "a.b", "-a", "a b", "é"] {
+            assert!(!valid_alias(bad), "{bad}");
+        }
+    }
+}

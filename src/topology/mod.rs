@@ -1,0 +1,60 @@
+//! `topology.yaml`: the [`model`] everything else reads, and [`load`] / [`parse`], which turn
+//! the file into it with `file:line:col: message` errors ([`TopologyError`]).
+//!
+//! # Pipeline
+//!
+//! 1. `locate`: YAML → JSON value + an index from key path to line:col (yaml-rust2 events).
+//! 2. `interpolate`: `${VAR}` (and `${VAR:-fallback}`) in every string value, after parsing,
+//!    so a variable's value is never YAML; `$${` is a literal `${`.
+//! 3. `decode`: serde into the `raw` structs (`deny_unknown_fields`); serde's errors are
+//!    looked up in the index.
+//! 4. `resolve` / `clusters`: defaults and semantic checks, secret files, relative paths
+//!    (relative to the topology file's directory).
+
+mod clusters;
+mod decode;
+mod error;
+mod interpolate;
+mod locate;
+pub mod model;
+mod raw;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use error::{Location, TopologyError};
+pub use model::*;
+
+/// Reads and resolves the topology file at `path`.
+pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TopologyError::ReadFile {
+        at: Location {
+            file: path.to_path_buf(),
+            line: 1,
+            col: 1,
+        },
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Resolves topology `text` as if read from `file_name` (used in messages and as the base of
+/// relative paths). Variables come from the process environment.
+pub fn parse(file_name: &Path, text: &str) -> Result<Topology, TopologyError> {
+    parse_with_env(file_name, text, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with a custom variable lookup.
+pub fn parse_with_env(
+    file_name: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Topology, TopologyError> {
+    let (mut value, index) = locate::parse(file_name, text)?;
+    interpolate::interpolate(&mut value, "", file_name, &index, env)?;
+    let ctx = resolve::Ctx::new(file_name, &index);
+    let raw = decode::decode(&value, &ctx)?;
+    resolve::resolve(raw, &ctx)
+}

@@ -1,0 +1,155 @@
+//! `topology.yaml` as written: serde structs with `deny_unknown_fields`, every scalar a string
+//! (see [`super::locate`]). [`super::resolve`] turns them into the model, with defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopology {
+    /// Clusters by alias (`[a-z][a-z0-9_-]*`); required, at least one.
+    pub clusters: BTreeMap<String, RawCluster>,
+    /// Replication directions; required, at least one.
+    pub flows: Vec<RawFlow>,
+    /// Naming and timing; every key optional.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub replication: RawReplication,
+    /// Local state; every key optional.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub store: RawStore,
+    /// The metrics listener; every key optional.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metrics: RawMetrics,
+}
+
+/// One cluster under `clusters:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    /// `host:port[,host:port...]`; required unless `event_hubs` is given (then it overrides
+    /// the `<namespace host>:9093` derived from the connection string).
+    pub bootstrap_servers: Option<String>,
+    /// Present (even empty, `tls: {}` or `tls:`) → TLS on.
+    #[serde(default, deserialize_with = "present")]
+    pub tls: Option<RawTls>,
+    /// SASL credentials; not with `event_hubs`.
+    #[serde(default, deserialize_with = "present")]
+    pub sasl: Option<RawSasl>,
+    /// Raw librdkafka settings, applied last. Values may be strings, numbers or booleans.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub client: BTreeMap<String, Option<String>>,
+    /// An Azure Event Hubs namespace: SASL_SSL + PLAIN with the connection string.
+    #[serde(default, deserialize_with = "present")]
+    pub event_hubs: Option<RawEventHubs>,
+}
+
+/// `tls:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// PEM bundle of CAs to trust; default: the system's. Relative to the topology file.
+    pub ca_file: Option<String>,
+}
+
+/// `sasl:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSasl {
+    /// `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: Option<String>,
+    /// The SASL user name; required.
+    pub username: Option<String>,
+    /// The password itself (use `${VAR}`); exactly one of `password` / `password_file`.
+    pub password: Option<String>,
+    /// A file holding the password (one trailing newline is ignored).
+    pub password_file: Option<String>,
+}
+
+/// `event_hubs:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEventHubs {
+    /// `Endpoint=sb://<ns>.../;SharedAccessKeyName=...;SharedAccessKey=...`; exactly one of
+    /// `connection_string` / `connection_string_file`.
+    pub connection_string: Option<String>,
+    /// A file holding the connection string (trailing whitespace is ignored).
+    pub connection_string_file: Option<String>,
+}
+
+/// One entry of `flows:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlow {
+    /// Alias of the cluster to read from.
+    pub source: Option<String>,
+    /// Alias of the cluster to write to (not the source).
+    pub target: Option<String>,
+    /// Topic regexes, anchored (`^(?:re)$`); required, non-empty.
+    pub topics: Option<Vec<String>>,
+    /// Topic regexes to leave out, anchored; default none.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub topics_exclude: Vec<String>,
+    /// Consumer-group regexes to checkpoint, anchored; default none.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups: Vec<String>,
+    /// Consumer-group regexes to leave out, anchored; default none.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups_exclude: Vec<String>,
+}
+
+/// `replication:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReplication {
+    /// `default` (`<alias><separator><topic>`) or `identity`; default `default`.
+    pub policy: Option<String>,
+    /// Between alias and topic in remote names; default `.`.
+    pub separator: Option<String>,
+    /// Create missing remote topics; default `true`.
+    pub create_topics: Option<String>,
+    /// How often source topics are listed again; default `30s`.
+    pub refresh_topics_interval: Option<String>,
+    /// Heartbeat period; default `1s`; `0s` disables heartbeats.
+    pub heartbeats_interval: Option<String>,
+    /// Checkpoint period; default `5s`.
+    pub checkpoints_interval: Option<String>,
+    /// Write translated offsets of idle groups onto the target; default `false`.
+    pub sync_group_offsets: Option<String>,
+}
+
+/// `store:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    /// Directory of the offset-translation store; default `./hubmirror-data`, relative to the
+    /// topology file.
+    pub path: Option<String>,
+}
+
+/// `metrics:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    /// `ip:port` to serve `/metrics`, `/healthz`, `/readyz` on; default `127.0.0.1:9464`.
+    pub listen: Option<String>,
+}
+
+/// An empty value (`key:`) means the default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A key that is present, even with an empty value, is `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}

@@ -1,0 +1,350 @@
+//! [`RawTopology`] → [`Topology`]: defaults, semantic checks (aliases, regexes, durations,
+//! exactly-one-of), secret files. Every error points at the key or value it is about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::clusters::cluster;
+use super::error::{Location, TopologyError};
+use super::locate::{child, item, Index, Pos};
+use super::model::{Flow, Metrics, Policy, Replication, Store, Topology};
+use super::raw::{RawFlow, RawReplication, RawTopology};
+use crate::cluster::Secret;
+
+/// What every check needs: the file (for locations and relative paths) and the position index.
+pub(crate) struct Ctx<'a> {
+    /// The topology file as the user named it.
+    pub file: &'a Path,
+    /// Its directory: relative paths in the file resolve against it.
+    pub base: PathBuf,
+    /// Key path → position.
+    pub index: &'a Index,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a Path, index: &'a Index) -> Self {
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ctx { file, base, index }
+    }
+
+    pub fn loc(&self, pos: Pos) -> Location {
+        Location {
+            file: self.file.to_path_buf(),
+            line: pos.line,
+            col: pos.col,
+        }
+    }
+
+    /// An error at the value of `path`.
+    pub fn invalid_at(&self, path: &str, message: String) -> TopologyError {
+        TopologyError::Invalid {
+            at: self.loc(self.index.value(path)),
+            message,
+        }
+    }
+
+    /// An error at the key of `path`.
+    pub fn invalid_key(&self, path: &str, message: String) -> TopologyError {
+        TopologyError::Invalid {
+            at: self.loc(self.index.key(path)),
+            message,
+        }
+    }
+
+    /// A path from the file: relative ones are relative to the topology file's directory.
+    pub fn file_path(&self, s: &str) -> PathBuf {
+        let p = Path::new(s);
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        };
+        // `dir/./x` → `dir/x`, for readable messages; `..` is kept (symlinks).
+        let clean: PathBuf = joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        if clean.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            clean
+        }
+    }
+
+    /// Reads the secret in the file named at `path` (trailing whitespace dropped).
+    pub fn read_secret(&self, path: &str, name: &str) -> Result<Secret, TopologyError> {
+        let file = self.file_path(name);
+        let text =
+            std::fs::read_to_string(&file).map_err(|source| TopologyError::ReadNamedFile {
+                at: self.loc(self.index.key(path)),
+                path: path.to_string(),
+                file: file.clone(),
+                source,
+            })?;
+        let secret = text.trim_end();
+        if secret.is_empty() {
+            return Err(
+                self.invalid_key(path, format!("`{}` (from {path}) is empty", file.display()))
+            );
+        }
+        Ok(Secret::new(secret))
+    }
+
+    /// A file that must exist (a CA bundle): its resolved path.
+    pub fn existing_file(&self, path: &str, name: &str) -> Result<PathBuf, TopologyError> {
+        let file = self.file_path(name);
+        match std::fs::File::open(&file) {
+            Ok(_) => Ok(file),
+            Err(source) => Err(TopologyError::ReadNamedFile {
+                at: self.loc(self.index.value(path)),
+                path: path.to_string(),
+                file,
+                source,
+            }),
+        }
+    }
+
+    fn duration(
+        &self,
+        path: &str,
+        v: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, TopologyError> {
+        let Some(v) = v else { return Ok(default) };
+        humantime::parse_duration(v.trim()).map_err(|e| {
+            self.invalid_at(
+                path,
+                format!("{path}: `{v}` is not a duration ({e}); write e.g. `500ms`, `5s`, `2m`"),
+            )
+        })
+    }
+
+    fn boolean(&self, path: &str, v: Option<&str>, default: bool) -> Result<bool, TopologyError> {
+        match v.map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(self.invalid_at(path, format!("{path} must be `true` or `false`"))),
+        }
+    }
+
+    /// Compiles anchored regexes (`^(?:re)$`); a bad one is reported at its list item.
+    pub fn regexes(&self, path: &str, patterns: &[String]) -> Result<Vec<Regex>, TopologyError> {
+        patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Regex::new(p)
+                    .and_then(|_| Regex::new(&format!("^(?:{p})$")))
+                    .map_err(|e| {
+                        let p_i = item(path, i);
+                        self.invalid_at(
+                            &p_i,
+                            format!("{p_i}: `{p}` is not a valid regex: {}", regex_reason(&e)),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The one-line reason of a regex error (its display is a multi-line diagram).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or("invalid"))
+        .to_string()
+}
+
+/// Resolves the whole raw topology.
+pub(crate) fn resolve(raw: RawTopology, ctx: &Ctx<'_>) -> Result<Topology, TopologyError> {
+    if raw.clusters.is_empty() {
+        return Err(ctx.invalid_key(
+            "clusters",
+            "`clusters` is empty: define at least one cluster by alias".to_string(),
+        ));
+    }
+    let mut clusters = std::collections::BTreeMap::new();
+    for (alias, rc) in raw.clusters {
+        let c = cluster(&alias, rc, ctx)?;
+        clusters.insert(alias, c);
+    }
+    if raw.flows.is_empty() {
+        return Err(ctx.invalid_key(
+            "flows",
+            "`flows` is empty: add at least one `- source: A  target: B  topics: [...]`"
+                .to_string(),
+        ));
+    }
+    let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
+    let mut flows: Vec<Flow> = Vec::new();
+    for (i, rf) in raw.flows.into_iter().enumerate() {
+        let f = flow(&item("flows", i), rf, &known, ctx)?;
+        if let Some(j) = flows
+            .iter()
+            .position(|g| g.source == f.source && g.target == f.target)
+        {
+            return Err(ctx.invalid_key(
+                &item("flows", i),
+                format!(
+                    "flows[{i}] repeats {} → {} (flows[{j}]); merge their topic lists into one flow",
+                    f.source, f.target
+                ),
+            ));
+        }
+        flows.push(f);
+    }
+    Ok(Topology {
+        file: ctx.file.to_path_buf(),
+        clusters,
+        flows,
+        replication: replication(&raw.replication, ctx)?,
+        store: Store {
+            path: ctx.file_path(raw.store.path.as_deref().unwrap_or("./hubmirror-data")),
+        },
+        metrics: Metrics {
+            listen: listen(raw.metrics.listen.as_deref(), ctx)?,
+        },
+    })
+}
+
+fn flow(p: &str, raw: RawFlow, known: &[&str], ctx: &Ctx<'_>) -> Result<Flow, TopologyError> {
+    let alias = |key: &str, v: Option<String>| -> Result<String, TopologyError> {
+        let path = child(p, key);
+        let v = v.ok_or_else(|| TopologyError::MissingKey {
+            at: ctx.loc(ctx.index.key(p)),
+            key: key.to_string(),
+            parent: p.to_string(),
+            hint: format!("; name one of the clusters: {}", known.join(", ")),
+        })?;
+        if !known.contains(&v.as_str()) {
+            return Err(ctx.invalid_at(
+                &path,
+                format!(
+                    "{path}: unknown cluster `{v}`; the clusters are: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(v)
+    };
+    let source = alias("source", raw.source)?;
+    let target = alias("target", raw.target)?;
+    if source == target {
+        return Err(ctx.invalid_at(
+            &child(p, "target"),
+            format!(
+                "{p}: source and target are both `{source}`; a flow copies between two clusters"
+            ),
+        ));
+    }
+    let topics_path = child(p, "topics");
+    let topics = match raw.topics {
+        None => {
+            return Err(TopologyError::MissingKey {
+                at: ctx.loc(ctx.index.key(p)),
+                key: "topics".to_string(),
+                parent: p.to_string(),
+                hint: "; list the topic regexes to replicate, e.g. `topics: [\"orders\\\\..*\"]`"
+                    .to_string(),
+            })
+        }
+        Some(t) if t.is_empty() => {
+            return Err(ctx.invalid_at(
+                &topics_path,
+                format!("{topics_path} is empty: list at least one topic regex (`.*` for all)"),
+            ))
+        }
+        Some(t) => t,
+    };
+    Ok(Flow {
+        topics: ctx.regexes(&topics_path, &topics)?,
+        topics_exclude: ctx.regexes(&child(p, "topics_exclude"), &raw.topics_exclude)?,
+        groups: ctx.regexes(&child(p, "groups"), &raw.groups)?,
+        groups_exclude: ctx.regexes(&child(p, "groups_exclude"), &raw.groups_exclude)?,
+        source,
+        target,
+    })
+}
+
+fn replication(raw: &RawReplication, ctx: &Ctx<'_>) -> Result<Replication, TopologyError> {
+    let p = |k: &str| child("replication", k);
+    let policy = match raw
+        .policy
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("default") => Policy::Default,
+        Some("identity") => Policy::Identity,
+        Some(other) => {
+            return Err(ctx.invalid_at(
+                &p("policy"),
+                format!("replication.policy `{other}` is not known; use `default` or `identity`"),
+            ))
+        }
+    };
+    let separator = raw.separator.clone().unwrap_or_else(|| ".".to_string());
+    if separator.is_empty()
+        || !separator
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(ctx.invalid_at(
+            &p("separator"),
+            "replication.separator must be non-empty and use only letters, digits, `.`, `_`, `-` \
+             (it becomes part of topic names)"
+                .to_string(),
+        ));
+    }
+    let positive = |key: &str, v: Option<&str>, default: Duration| {
+        let d = ctx.duration(&p(key), v, default)?;
+        if d.is_zero() {
+            return Err(ctx.invalid_at(&p(key), format!("replication.{key} must be more than 0s")));
+        }
+        Ok(d)
+    };
+    Ok(Replication {
+        policy,
+        separator,
+        create_topics: ctx.boolean(&p("create_topics"), raw.create_topics.as_deref(), true)?,
+        refresh_topics_interval: positive(
+            "refresh_topics_interval",
+            raw.refresh_topics_interval.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        heartbeats_interval: ctx.duration(
+            &p("heartbeats_interval"),
+            raw.heartbeats_interval.as_deref(),
+            Duration::from_secs(1),
+        )?,
+        checkpoints_interval: positive(
+            "checkpoints_interval",
+            raw.checkpoints_interval.as_deref(),
+            Duration::from_secs(5),
+        )?,
+        sync_group_offsets: ctx.boolean(
+            &p("sync_group_offsets"),
+            raw.sync_group_offsets.as_deref(),
+            false,
+        )?,
+    })
+}
+
+fn listen(v: Option<&str>, ctx: &Ctx<'_>) -> Result<SocketAddr, TopologyError> {
+    let v = v.unwrap_or("127.0.0.1:9464").trim();
+    v.parse().map_err(|_| {
+        ctx.invalid_at(
+            "metrics.listen",
+            format!(
+                "metrics.listen `{v}` is not an IP address and port; write e.g. `127.0.0.1:9464`, \
+                 `0.0.0.0:9464` or `[::1]:9464`"
+            ),
+        )
+    })
+}

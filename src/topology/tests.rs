@@ -1,0 +1,252 @@
+//! End-to-end tests of [`super::parse_with_env`]: a full file, defaults, and one case per error
+//! kind with its exact `file:line:col: message`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const KEY: &str = "FAKEKEYdoNotLeak0123456789abcdefABCDEF=";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "EVENTHUB_CONNECTION_STRING" => Some(format!(
+            "Endpoint=sb://myns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey={KEY}"
+        )),
+        "TRICKY" => Some("a: b # not a comment".to_string()),
+        "SECS" => Some("7s".to_string()),
+        _ => None,
+    }
+}
+
+fn ok(text: &str) -> Topology {
+    parse_with_env(Path::new("t.yaml"), text, &env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    let e = parse_with_env(Path::new("t.yaml"), text, &env)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains(KEY), "error leaks the key: {e}");
+    e
+}
+
+const MIN: &str = "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\n\
+                   flows:\n  - {source: a, target: b, topics: [t]}\n";
+
+#[test]
+fn full_file() {
+    let text = r#"
+clusters:
+  onprem:
+    bootstrap_servers: "localhost:9092"
+    client:
+      socket.keepalive.enable: true
+      fetch.wait.max.ms: 50
+      client.id: ${TRICKY}
+  eventhub:
+    event_hubs:
+      connection_string: ${EVENTHUB_CONNECTION_STRING}
+flows:
+  - source: onprem
+    target: eventhub
+    topics: ["testeh", "orders\\..*"]
+    topics_exclude: []
+    groups: [".*"]
+    groups_exclude:
+  - source: eventhub
+    target: onprem
+    topics: ["testeh"]
+replication:
+  policy: identity
+  separator: "_"
+  create_topics: false
+  refresh_topics_interval: 2m
+  heartbeats_interval: 0s
+  checkpoints_interval: ${SECS}
+  sync_group_offsets: true
+store:
+  path: data/store
+metrics:
+  listen: 0.0.0.0:9999
+"#;
+    let t = ok(text);
+    let on = &t.clusters["onprem"];
+    assert_eq!(on.bootstrap_servers, "localhost:9092");
+    assert!(on.tls.is_none() && on.sasl.is_none());
+    assert_eq!(on.client["socket.keepalive.enable"], "true");
+    assert_eq!(on.client["fetch.wait.max.ms"], "50");
+    assert_eq!(on.client["client.id"], "a: b # not a comment");
+    let eh = &t.clusters["eventhub"];
+    assert_eq!(eh.bootstrap_servers, "myns.servicebus.windows.net:9093");
+    assert!(eh.tls.as_ref().is_some_and(|t| t.ca_file.is_none()));
+    let sasl = eh.sasl.as_ref().expect("derived sasl");
+    assert_eq!(sasl.mechanism, SaslMechanism::Plain);
+    assert_eq!(sasl.username, "$ConnectionString");
+    assert_eq!(
+        sasl.password.expose(),
+        env("EVENTHUB_CONNECTION_STRING").expect("set")
+    );
+    assert_eq!(
+        eh.event_hubs.as_ref().map(|e| e.key_name.as_str()),
+        Some("Root")
+    );
+    assert_eq!(t.flows.len(), 2);
+    let f = &t.flows[0];
+    assert!(f.selects_topic("testeh") && f.selects_topic("orders.eu"));
+    assert!(!f.selects_topic("xtesteh") && !f.selects_topic("ordersXeu"));
+    assert_eq!(f.groups.len(), 1);
+    assert!(f.groups_exclude.is_empty());
+    let r = &t.replication;
+    assert_eq!(r.policy, Policy::Identity);
+    assert_eq!(r.separator, "_");
+    assert!(!r.create_topics && r.sync_group_offsets);
+    assert_eq!(r.refresh_topics_interval, Duration::from_secs(120));
+    assert_eq!(r.heartbeats_interval, Duration::ZERO);
+    assert_eq!(r.checkpoints_interval, Duration::from_secs(7));
+    assert_eq!(t.store.path, Path::new("data/store"));
+    assert_eq!(t.metrics.listen.to_string(), "0.0.0.0:9999");
+    assert!(!format!("{t:?}").contains(KEY), "Debug leaks the key");
+}
+
+#[test]
+fn defaults() {
+    let t = ok(MIN);
+    let r = &t.replication;
+    assert_eq!(r.policy, Policy::Default);
+    assert_eq!(r.separator, ".");
+    assert!(r.create_topics && !r.sync_group_offsets);
+    assert_eq!(r.refresh_topics_interval, Duration::from_secs(30));
+    assert_eq!(r.heartbeats_interval, Duration::from_secs(1));
+    assert_eq!(r.checkpoints_interval, Duration::from_secs(5));
+    assert_eq!(t.store.path, Path::new("hubmirror-data"));
+    assert_eq!(t.metrics.listen.to_string(), "127.0.0.1:9464");
+    assert!(t.flows[0].groups.is_empty());
+}
+
+#[test]
+fn relative_paths_and_secret_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pw"), "s3cret\n").expect("write");
+    std::fs::write(dir.path().join("ca.pem"), "pem").expect("write");
+    std::fs::write(
+        dir.path().join("cs"),
+        format!("Endpoint=sb://n.servicebus.chinacloudapi.cn/;SharedAccessKeyName=k;SharedAccessKey={KEY}\n"),
+    )
+    .expect("write");
+    let text = "clusters:\n  a:\n    bootstrap_servers: 'x:1'\n    tls: {ca_file: ca.pem}\n    \
+                sasl: {mechanism: scram-sha-512, username: u, password_file: ./pw}\n  \
+                b:\n    bootstrap_servers: 'emu:9092'\n    tls:\n    event_hubs: {connection_string_file: cs}\n\
+                flows:\n  - {source: a, target: b, topics: [t]}\nstore: {path: st}\n";
+    let t = parse_with_env(&dir.path().join("topology.yaml"), text, &env).expect("valid");
+    let a = &t.clusters["a"];
+    assert_eq!(
+        a.tls.as_ref().and_then(|t| t.ca_file.clone()),
+        Some(dir.path().join("ca.pem"))
+    );
+    let sasl = a.sasl.as_ref().expect("sasl");
+    assert_eq!(sasl.password.expose(), "s3cret");
+    assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+    let b = &t.clusters["b"];
+    assert_eq!(b.bootstrap_servers, "emu:9092", "given bootstrap wins");
+    assert!(b.tls.is_some());
+    assert!(b
+        .sasl
+        .as_ref()
+        .is_some_and(|s| !s.password.expose().ends_with('\n')));
+    assert_eq!(t.store.path, dir.path().join("st"));
+}
+
+#[test]
+fn error_messages() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "clusters:\n  eventhub:\n    event_hubs: {connection_string: \"${NOPE_CS}\"}\n",
+            "t.yaml:3:37: environment variable NOPE_CS is not set (used in clusters.eventhub.event_hubs.connection_string)",
+        ),
+        (
+            "clusters:\n  onprem:\n    bootstrap_servers: x\n    foo: 1\nflows: []\n",
+            "t.yaml:4:5: unknown key `foo` in clusters.onprem (expected one of: bootstrap_servers, tls, sasl, client, event_hubs)",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\nflows:\n  - source: a\n    target: b\n    topics: [ok, 'orders[']\n",
+            "t.yaml:7:18: flows[0].topics[1]: `orders[` is not a valid regex: unclosed character class",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'}\nflows:\n  - source: a\n    target: c\n    topics: [t]\n",
+            "t.yaml:5:13: flows[0].target: unknown cluster `c`; the clusters are: a",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'}\nflows:\n  - {source: a, target: a, topics: [t]}\n",
+            "t.yaml:4:25: flows[0]: source and target are both `a`; a flow copies between two clusters",
+        ),
+        (
+            &format!("{MIN}replication:\n  heartbeats_interval: 5 parsecs\n"),
+            "t.yaml:7:24: replication.heartbeats_interval: `5 parsecs` is not a duration (unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write e.g. `500ms`, `5s`, `2m`",
+        ),
+        (
+            "clusters:\n  a:\n    bootstrap_servers: 'x:1'\n    sasl: {username: u, password: p, password_file: f}\nflows: []\n",
+            "t.yaml:4:38: clusters.a.sasl: give either `password` or `password_file`, not both",
+        ),
+        (
+            "clusters:\n  a:\n    event_hubs: {connection_string: 'Endpoint=https://x/;SharedAccessKeyName=k;SharedAccessKey=FAKEKEYdoNotLeak0123456789abcdefABCDEF='}\nflows: []\n",
+            "t.yaml:3:37: clusters.a.event_hubs.connection_string is not valid: Endpoint must start with `sb://`, e.g. `Endpoint=sb://<namespace>.servicebus.windows.net/` (found `https://`)",
+        ),
+        (
+            "clusters:\n  a:\n    sasl: {username: u, password: p}\n    event_hubs: {connection_string: x}\nflows: []\n",
+            "t.yaml:3:5: `sasl` cannot be combined with `event_hubs` in clusters.a: an Event Hubs namespace authenticates with its connection string (SASL PLAIN as $ConnectionString); remove `sasl`",
+        ),
+        (
+            "clusters:\n  a:\n    event_hubs:\nflows: []\n",
+            "t.yaml:3:5: clusters.a.event_hubs: missing `connection_string` (or `connection_string_file`); give exactly one",
+        ),
+        (
+            "clusters:\n  a: {}\nflows: []\n",
+            "t.yaml:2:3: missing key `bootstrap_servers` in clusters.a; write `bootstrap_servers: host:port`, or give `event_hubs:` for an Event Hubs namespace",
+        ),
+        (
+            "clusters:\n  Bad: {bootstrap_servers: 'x:1'}\nflows: []\n",
+            "t.yaml:2:3: cluster alias `Bad` is not valid: it must match [a-z][a-z0-9_-]* (a lower-case letter, then lower-case letters, digits, `_` or `-`)",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'}\nflows: []\n",
+            "t.yaml:3:1: `flows` is empty: add at least one `- source: A  target: B  topics: [...]`",
+        ),
+        (
+            &format!("{MIN}replication: {{policy: mirror}}\n"),
+            "t.yaml:6:23: replication.policy `mirror` is not known; use `default` or `identity`",
+        ),
+        (
+            &format!("{MIN}replication: {{create_topics: maybe}}\n"),
+            "t.yaml:6:30: replication.create_topics must be `true` or `false`",
+        ),
+        (
+            &format!("{MIN}metrics:\n  listen: localhost:9464\n"),
+            "t.yaml:7:11: metrics.listen `localhost:9464` is not an IP address and port; write e.g. `127.0.0.1:9464`, `0.0.0.0:9464` or `[::1]:9464`",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\nflows:\n  - {source: a, target: b}\n",
+            "t.yaml:5:5: missing key `topics` in flows[0]; list the topic regexes to replicate, e.g. `topics: [\"orders\\\\..*\"]`",
+        ),
+        (
+            "clusters:\n  a:\n    bootstrap_servers: 'x:1'\n    tls: {ca_file: /nonexistent/ca.pem}\nflows: []\n",
+            "t.yaml:4:20: cannot read `/nonexistent/ca.pem` (from clusters.a.tls.ca_file): No such file or directory (os error 2)",
+        ),
+        (
+            "clusters:\n  a:\n    bootstrap_servers: 'x:1'\n    sasl: {username: u, password_file: /nonexistent/pw}\nflows: []\n",
+            "t.yaml:4:25: cannot read `/nonexistent/pw` (from clusters.a.sasl.password_file): No such file or directory (os error 2)",
+        ),
+        (
+            "clusters:\n  a:\n    bootstrap_servers: x\n  a:\n    bootstrap_servers: y\n",
+            "t.yaml:4:3: duplicate key `a` (`clusters.a` is already set above)",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1'\n",
+            "t.yaml:3:1: YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), *want, "for:\n{text}");
+    }
+}

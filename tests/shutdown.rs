@@ -1,0 +1,56 @@
+//! Stopping `hubmirror run` with signals while the target is frozen (SIGSTOP), so that records
+//! are in flight: the first SIGTERM drains for a bounded time and exits 0 within 10 s; a second
+//! signal exits at once.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::hubmirror::{signal, Running, Workdir};
+use support::kafka;
+use support::tansu::Tansu;
+
+/// A → B running, B frozen with records in flight.
+fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let ca = kafka::plain(&a.listener());
+    kafka::create_topic(&ca, "orders", 2);
+    kafka::create_topic(&kafka::plain(&b.listener()), "a.orders", 2);
+    kafka::produce_test_records(&ca, "orders", 2, 0..100, 1_700_000_000_000);
+    let work = Workdir::new();
+    let topo = work.topology(&format!(
+        "clusters:\n  a:\n    bootstrap_servers: \"{}\"\n  b:\n    bootstrap_servers: \"{}\"\n\
+         flows:\n  - source: a\n    target: b\n    topics: [orders]\nstore:\n  path: ./data\n",
+        a.listener(),
+        b.listener()
+    ));
+    let run = Running::start(&topo, &[]);
+    kafka::read_all(&kafka::plain(&b.listener()), "a.orders", 100, Duration::from_secs(60));
+    signal(b.pid(), Signal::SIGSTOP);
+    kafka::produce_test_records(&ca, "orders", 2, 100..1100, 1_700_000_000_000);
+    (a, b, work, run)
+}
+
+#[test]
+fn first_signal_drains_for_a_bounded_time_and_exits_zero() {
+    let (_a, b, _work, mut run) = frozen_target();
+    let started = Instant::now();
+    let status = run.terminate(Duration::from_secs(10));
+    signal(b.pid(), Signal::SIGCONT);
+    println!("stopped in {:?} with a frozen target: {status}", started.elapsed());
+    assert!(status.success(), "{}", run.output());
+}
+
+#[test]
+fn second_signal_exits_at_once() {
+    let (_a, b, _work, mut run) = frozen_target();
+    run.sigterm();
+    run.wait_for_line(&["draining"], Duration::from_secs(5));
+    let second = Instant::now();
+    run.sigterm();
+    let status = run.wait(Duration::from_secs(2)).unwrap_or_else(|| panic!("still running 2 s after the second signal\n{}", run.output()));
+    signal(b.pid(), Signal::SIGCONT);
+    println!("exited {:?} after the second signal: {status}", second.elapsed());
+    assert_eq!(status.code(), Some(130));
+}
