@@ -3,6 +3,7 @@
 # then runs every unit and integration test (integration tests start their own brokers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
 
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
@@ -13,4 +14,11 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 # Integration tests each start brokers; two at a time fit 2 cores.
-cargo test --locked -- --test-threads "${HUBMIRROR_TEST_THREADS:-2}"
+log="$(mktemp)"
+status=0
+cargo test --locked --all-targets -- --test-threads "${HUBMIRROR_TEST_THREADS:-2}" 2>&1 | tee "$log" || status=$?
+echo "suite took $(( $(date +%s) - start )) s"
+# One closing line for the whole suite.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+rm -f "$log"
+exit "$status"

@@ -43,7 +43,8 @@ impl<'a> Provenance<'a> {
 
     /// The loop rule: whether a flow into `target` must not write this record.
     pub fn forbids(&self, target: &str) -> bool {
-        self.origin == Some(target) || self
+        self.origin == Some(target)
+            || self
                 .hops
                 .is_some_and(|h| h.split(',').any(|a| !a.is_empty() && a == target))
     }
@@ -124,7 +125,10 @@ mod tests {
 
     #[test]
     fn source_value_format() {
-        assert_eq!(source_value("onprem", "testeh", 3, 42), "onprem/testeh/3/42");
+        assert_eq!(
+            source_value("onprem", "testeh", 3, 42),
+            "onprem/testeh/3/42"
+        );
         assert!(is_ours(SOURCE) && !is_ours("hubmirror.other"));
     }
 }

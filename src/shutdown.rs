@@ -23,7 +23,9 @@ pub async fn watch_signals(token: CancellationToken) {
         }
         seen += 1;
         if seen == 1 {
-            tracing::info!("signal received: draining in-flight records (send again to exit at once)");
+            tracing::info!(
+                "signal received: draining in-flight records (send again to exit at once)"
+            );
             token.cancel();
         } else {
             tracing::warn!("second signal: exiting without draining");

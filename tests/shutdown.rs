@@ -26,7 +26,12 @@ fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
         b.listener()
     ));
     let run = Running::start(&topo, &[]);
-    kafka::read_all(&kafka::plain(&b.listener()), "a.orders", 100, Duration::from_secs(60));
+    kafka::read_all(
+        &kafka::plain(&b.listener()),
+        "a.orders",
+        100,
+        Duration::from_secs(60),
+    );
     signal(b.pid(), Signal::SIGSTOP);
     kafka::produce_test_records(&ca, "orders", 2, 100..1100, 1_700_000_000_000);
     (a, b, work, run)
@@ -38,7 +43,10 @@ fn first_signal_drains_for_a_bounded_time_and_exits_zero() {
     let started = Instant::now();
     let status = run.terminate(Duration::from_secs(10));
     signal(b.pid(), Signal::SIGCONT);
-    println!("stopped in {:?} with a frozen target: {status}", started.elapsed());
+    println!(
+        "stopped in {:?} with a frozen target: {status}",
+        started.elapsed()
+    );
     assert!(status.success(), "{}", run.output());
 }
 
@@ -49,8 +57,16 @@ fn second_signal_exits_at_once() {
     run.wait_for_line(&["draining"], Duration::from_secs(5));
     let second = Instant::now();
     run.sigterm();
-    let status = run.wait(Duration::from_secs(2)).unwrap_or_else(|| panic!("still running 2 s after the second signal\n{}", run.output()));
+    let status = run.wait(Duration::from_secs(2)).unwrap_or_else(|| {
+        panic!(
+            "still running 2 s after the second signal\n{}",
+            run.output()
+        )
+    });
     signal(b.pid(), Signal::SIGCONT);
-    println!("exited {:?} after the second signal: {status}", second.elapsed());
+    println!(
+        "exited {:?} after the second signal: {status}",
+        second.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
 }

@@ -48,16 +48,30 @@ fn unservable_topics_are_reported_and_the_others_keep_flowing() {
     let copies = kafka::read_all(&cb, "a.alpha", 500, Duration::from_secs(60));
     assert_eq!(kafka::count_by_key(&copies).len(), 500, "alpha flows");
 
-    let missing = run.wait_for_line(&["'a.beta'", "cluster 'b'", "missing"], Duration::from_secs(20));
+    let missing = run.wait_for_line(
+        &["'a.beta'", "cluster 'b'", "missing"],
+        Duration::from_secs(20),
+    );
     println!("{missing}");
-    let fewer = run.wait_for_line(&["'a.gamma'", "cluster 'b'", "1 partitions", "2"], Duration::from_secs(20));
+    let fewer = run.wait_for_line(
+        &["'a.gamma'", "cluster 'b'", "1 partitions", "2"],
+        Duration::from_secs(20),
+    );
     println!("{fewer}");
 
     // Once the operator creates the missing topic, the next refresh picks it up.
     kafka::create_topic(&cb, "a.beta", 2);
     let copies = kafka::read_all(&cb, "a.beta", 500, Duration::from_secs(60));
-    assert_eq!(kafka::count_by_key(&copies).len(), 500, "beta flows after its topic was created");
-    assert!(run.terminate(Duration::from_secs(10)).success(), "{}", run.output());
+    assert_eq!(
+        kafka::count_by_key(&copies).len(),
+        500,
+        "beta flows after its topic was created"
+    );
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
 }
 
 #[test]
@@ -72,8 +86,15 @@ fn missing_remote_topics_are_created_with_the_source_partition_count() {
     let copies = kafka::read_all(&cb, "a.alpha", 300, Duration::from_secs(60));
     assert_eq!(kafka::count_by_key(&copies).len(), 300);
     for r in &copies {
-        let i: usize = std::str::from_utf8(&r.key.clone().unwrap()[1..]).unwrap().parse().unwrap();
+        let i: usize = std::str::from_utf8(&r.key.clone().unwrap()[1..])
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(r.partition, (i % 3) as i32, "same partition as the source");
     }
-    assert!(run.terminate(Duration::from_secs(10)).success(), "{}", run.output());
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
 }

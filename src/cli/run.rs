@@ -51,7 +51,10 @@ pub fn execute(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hubmirror: {}", RunError::Runtime(e));
@@ -71,7 +74,10 @@ pub fn execute(args: &RunArgs) -> ExitCode {
 }
 
 /// Per target cluster: one producer and one admin client, shared by the flows into it.
-type TargetClients = (FutureProducer<ClusterContext>, Arc<AdminClient<ClusterContext>>);
+type TargetClients = (
+    FutureProducer<ClusterContext>,
+    Arc<AdminClient<ClusterContext>>,
+);
 
 async fn supervise(t: Topology) -> Result<(), RunError> {
     let shutdown = CancellationToken::new();
@@ -86,14 +92,17 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
         let (source, target) = (&t.clusters[&f.source], &t.clusters[&f.target]);
         if !targets.contains_key(&target.alias) {
             let ctx = || clients::context(target, fatal_tx.clone());
-            let producer = clients::producer(target, ctx()).map_err(client_error(&target.alias, "producer"))?;
-            let admin = clients::admin(target, ctx()).map_err(client_error(&target.alias, "admin client"))?;
+            let producer = clients::producer(target, ctx())
+                .map_err(client_error(&target.alias, "producer"))?;
+            let admin = clients::admin(target, ctx())
+                .map_err(client_error(&target.alias, "admin client"))?;
             targets.insert(target.alias.clone(), (producer, Arc::new(admin)));
         }
         let (producer, admin) = targets[&target.alias].clone();
         let group = format!("hubmirror-{}-{}", f.source, f.target);
-        let consumer = clients::consumer(source, &group, clients::context(source, fatal_tx.clone()))
-            .map_err(client_error(&source.alias, "consumer"))?;
+        let consumer =
+            clients::consumer(source, &group, clients::context(source, fatal_tx.clone()))
+                .map_err(client_error(&source.alias, "consumer"))?;
         let setup = FlowSetup {
             flow: f.clone(),
             naming: naming.clone(),
@@ -163,5 +172,9 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
 
 fn client_error(alias: &str, role: &'static str) -> impl FnOnce(KafkaError) -> RunError {
     let alias = alias.to_string();
-    move |source| RunError::Client { alias, role, source }
+    move |source| RunError::Client {
+        alias,
+        role,
+        source,
+    }
 }

@@ -136,9 +136,10 @@ fn endpoint_host(endpoint: &str) -> Result<(String, u16), ConnectionStringError>
     };
     let authority = rest.split('/').next().unwrap_or_default();
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
-            (h, port.parse().ok().filter(|p| *p != 0).unwrap_or(KAFKA_PORT))
-        }
+        Some((h, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => (
+            h,
+            port.parse().ok().filter(|p| *p != 0).unwrap_or(KAFKA_PORT),
+        ),
         _ => (authority, KAFKA_PORT),
     };
     if host.is_empty() {

@@ -41,7 +41,10 @@ pub struct Pending {
 /// What became of a consumed record.
 pub enum Fate {
     /// Sent to the target; `bytes` of key + value.
-    Sent { delivery: DeliveryFuture, bytes: usize },
+    Sent {
+        delivery: DeliveryFuture,
+        bytes: usize,
+    },
     /// Deliberately not written (loop rule); done as soon as it is reached.
     Skipped,
 }
@@ -148,7 +151,11 @@ impl Positions {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &self.next {
             if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
-                tracing::warn!(topic = &**topic, partition, "cannot commit offset {next}: {e}");
+                tracing::warn!(
+                    topic = &**topic,
+                    partition,
+                    "cannot commit offset {next}: {e}"
+                );
             }
         }
         match consumer.commit(&tpl, mode) {

@@ -124,7 +124,12 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         setup.clients,
         setup.metrics.clone(),
     );
-    let discovery = tokio::spawn(discover(discovery, setup.refresh_interval, assign_tx, token.clone()));
+    let discovery = tokio::spawn(discover(
+        discovery,
+        setup.refresh_interval,
+        assign_tx,
+        token.clone(),
+    ));
 
     tracing::info!(flow = %name, "flow started");
     let loop_ctx = ConsumeLoop {
@@ -230,7 +235,8 @@ impl ConsumeLoop {
         route: &Route,
         token: &CancellationToken,
     ) -> Result<Fate, FlowError> {
-        let Some(mut record) = copy::copy_of(msg, &self.source, &self.target, &route.remote_topic) else {
+        let Some(mut record) = copy::copy_of(msg, &self.source, &self.target, &route.remote_topic)
+        else {
             return Ok(Fate::Skipped);
         };
         let bytes = msg.key().map_or(0, <[u8]>::len) + msg.payload().map_or(0, <[u8]>::len);
@@ -264,13 +270,23 @@ impl ConsumeLoop {
         let mut tpl = TopicPartitionList::new();
         for (p, offset) in &a.start {
             tpl.add_partition_offset(&topic, *p, *offset)
-                .map_err(|e| FlowError::Source { what: format!("assigning '{topic}' partition {p}"), source: e })?;
+                .map_err(|e| FlowError::Source {
+                    what: format!("assigning '{topic}' partition {p}"),
+                    source: e,
+                })?;
         }
         self.consumer
             .incremental_assign(&tpl)
-            .map_err(|e| FlowError::Source { what: format!("assigning '{topic}'"), source: e })?;
+            .map_err(|e| FlowError::Source {
+                what: format!("assigning '{topic}'"),
+                source: e,
+            })?;
         for (p, offset) in &a.start {
-            tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting at {offset:?}");
+            let from = match offset {
+                rdkafka::Offset::Offset(n) => format!("at committed offset {n}"),
+                _ => "from the beginning (no committed offset)".to_string(),
+            };
+            tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
         }
         self.routes.insert(topic.to_string(), a.route);
         Ok(())
@@ -278,6 +294,9 @@ impl ConsumeLoop {
 
     fn consume_error(&self, e: KafkaError) {
         tracing::warn!(source = %self.source, target = %self.target, "consume error (retrying): {e}");
-        self.metrics.errors.with_label_values(&[&self.source, &self.target, "consume"]).inc();
+        self.metrics
+            .errors
+            .with_label_values(&[&self.source, &self.target, "consume"])
+            .inc();
     }
 }

@@ -117,7 +117,11 @@ impl Discovery {
                         tracing::error!(flow = %self.flow.name(), topic, "{reason}; the flow's other topics keep flowing, retrying on the next refresh");
                         self.metrics
                             .errors
-                            .with_label_values(&[&self.flow.source, &self.flow.target, "target_topic"])
+                            .with_label_values(&[
+                                &self.flow.source,
+                                &self.flow.target,
+                                "target_topic",
+                            ])
                             .inc();
                         self.blocked.insert(topic, reason);
                     }
@@ -129,9 +133,18 @@ impl Discovery {
 
     /// Checks (or creates) `remote` on the target with at least `partitions` partitions.
     /// The error is a complete sentence naming the topic and the cluster.
-    async fn ensure_target(&self, md: &Metadata, remote: &str, partitions: i32) -> Result<(), String> {
+    async fn ensure_target(
+        &self,
+        md: &Metadata,
+        remote: &str,
+        partitions: i32,
+    ) -> Result<(), String> {
         let target = &self.flow.target;
-        if let Some(t) = md.topics().iter().find(|t| t.name() == remote && t.error().is_none()) {
+        if let Some(t) = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == remote && t.error().is_none())
+        {
             let have = t.partitions().len() as i32;
             return if have >= partitions {
                 Ok(())
@@ -155,7 +168,9 @@ impl Discovery {
             .admin
             .create_topics([&new], &opts)
             .await
-            .map_err(|e| format!("cannot create target topic '{remote}' on cluster '{target}': {e}"))?;
+            .map_err(|e| {
+                format!("cannot create target topic '{remote}' on cluster '{target}': {e}")
+            })?;
         for result in results {
             match result {
                 Ok(_) => {}
@@ -174,19 +189,24 @@ impl Discovery {
 
     /// Where each partition in `range` of `topic` starts: the flow group's committed offset, or
     /// the beginning when there is none.
-    async fn start_offsets(&self, topic: &str, range: std::ops::Range<i32>) -> Result<Vec<(i32, Offset)>, FlowError> {
+    async fn start_offsets(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+    ) -> Result<Vec<(i32, Offset)>, FlowError> {
         let mut tpl = TopicPartitionList::new();
         for p in range {
             tpl.add_partition(topic, p);
         }
         let consumer = self.clients.consumer.clone();
-        let committed = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, REQUEST_TIMEOUT))
-            .await
-            .map_err(FlowError::join)?
-            .map_err(|e| FlowError::Source {
-                what: format!("reading committed offsets of '{topic}'"),
-                source: e,
-            })?;
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, REQUEST_TIMEOUT))
+                .await
+                .map_err(FlowError::join)?
+                .map_err(|e| FlowError::Source {
+                    what: format!("reading committed offsets of '{topic}'"),
+                    source: e,
+                })?;
         Ok(committed
             .elements()
             .iter()

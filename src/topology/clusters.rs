@@ -61,8 +61,7 @@ pub(crate) fn cluster(
         let eh = event_hubs_of(&child(&p, "event_hubs"), eh, ctx)?;
         return Ok(Cluster {
             alias: alias.to_string(),
-            bootstrap_servers: bootstrap_given
-                .unwrap_or_else(|| event_hubs::bootstrap(&eh)),
+            bootstrap_servers: bootstrap_given.unwrap_or_else(|| event_hubs::bootstrap(&eh)),
             // Event Hubs is TLS only; `tls:` may still name a CA (emulator, private CA).
             tls: Some(tls.unwrap_or_default()),
             sasl: Some(Sasl {
