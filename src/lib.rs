@@ -9,8 +9,11 @@
 //! - [`cluster`]: librdkafka client settings per cluster; Event Hubs connection strings; secrets.
 //! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
 //! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
+//! - [`heartbeat`]: MM2-format heartbeats: emitting, reading, upstream clusters and hops.
 //! - [`flow`]: one direction source → target: discover topics, consume, produce, ack, commit.
 //! - [`metrics`]: Prometheus counters shared by every flow.
+//! - [`status`]: what the running daemon knows of each flow (state, rates, heartbeat latency).
+//! - [`server`]: the HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
 //! - [`shutdown`]: the one cancellation token every task watches.
 //! - [`emulator`]: the Event Hubs Kafka-endpoint emulator (TLS + SASL PLAIN) used by tests and demo.
 //! - [`cli`]: the `hubmirror` command line.
@@ -20,7 +23,10 @@ pub mod cluster;
 pub mod emulator;
 pub mod flow;
 pub mod headers;
+pub mod heartbeat;
 pub mod metrics;
 pub mod naming;
+pub mod server;
 pub mod shutdown;
+pub mod status;
 pub mod topology;

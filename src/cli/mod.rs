@@ -3,6 +3,8 @@
 
 pub mod opt;
 mod run;
+pub mod status;
+pub mod topics;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -27,6 +29,14 @@ pub fn run(opt: Opt) -> ExitCode {
         Command::Validate(args) => {
             init_tracing(args.common.log_format);
             validate::execute(&args)
+        }
+        Command::Topics(args) => {
+            init_tracing(args.common.log_format);
+            topics::execute(&args)
+        }
+        Command::Status(args) => {
+            init_tracing(args.common.log_format);
+            status::execute(&args)
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum Command {
     Run(RunArgs),
     /// Check the topology offline; print clusters, flows and the naming of each flow.
     Validate(ValidateArgs),
+    /// Per flow: the source topics that match now, and their remote names.
+    Topics(TopicsArgs),
+    /// Per flow: state, records/s, heartbeat age, replication latency, lag; upstream clusters and hops.
+    Status(StatusArgs),
 }
 
 /// `hubmirror run`.
@@ -54,4 +58,24 @@ pub struct RunArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub common: Common,
+}
+
+/// `hubmirror topics`.
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hubmirror status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -19,7 +19,9 @@ use crate::cluster::{ClusterContext, FatalClusterError};
 use crate::flow::{self, DiscoveryClients, FlowError, FlowSetup};
 use crate::metrics::Metrics;
 use crate::naming::Naming;
+use crate::server;
 use crate::shutdown::{self, CancellationToken};
+use crate::status::Registry;
 use crate::topology::{self, Topology};
 
 /// How long a stop may take before the process exits regardless (the contract says 10 s).
@@ -40,6 +42,11 @@ enum RunError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot listen on {addr} (metrics.listen): {source}; choose a free address")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Runs `hubmirror run` and returns its exit code.
@@ -73,11 +80,39 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Per target cluster: one producer and one admin client, shared by the flows into it.
-type TargetClients = (
-    FutureProducer<ClusterContext>,
-    Arc<AdminClient<ClusterContext>>,
-);
+/// Per cluster: one producer and one admin client, shared by every task writing to it (flows
+/// into it, heartbeats on it).
+#[derive(Clone)]
+pub(crate) struct ClusterClients {
+    pub producer: FutureProducer<ClusterContext>,
+    pub admin: Arc<AdminClient<ClusterContext>>,
+}
+
+/// Creates clients lazily, once per cluster.
+struct Clients<'t> {
+    topology: &'t Topology,
+    fatal: mpsc::UnboundedSender<FatalClusterError>,
+    by_alias: HashMap<String, ClusterClients>,
+}
+
+impl Clients<'_> {
+    fn get(&mut self, alias: &str) -> Result<ClusterClients, RunError> {
+        if let Some(c) = self.by_alias.get(alias) {
+            return Ok(c.clone());
+        }
+        let cluster = &self.topology.clusters[alias];
+        let ctx = || clients::context(cluster, self.fatal.clone());
+        let producer =
+            clients::producer(cluster, ctx()).map_err(client_error(alias, "producer"))?;
+        let admin = clients::admin(cluster, ctx()).map_err(client_error(alias, "admin client"))?;
+        let c = ClusterClients {
+            producer,
+            admin: Arc::new(admin),
+        };
+        self.by_alias.insert(alias.to_string(), c.clone());
+        Ok(c)
+    }
+}
 
 async fn supervise(t: Topology) -> Result<(), RunError> {
     let shutdown = CancellationToken::new();
@@ -85,20 +120,17 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
     let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new());
     let naming = Naming::new(t.replication.policy, &t.replication.separator);
+    let mut registry = Registry::default();
+    let mut clients = Clients {
+        topology: &t,
+        fatal: fatal_tx.clone(),
+        by_alias: HashMap::new(),
+    };
 
-    let mut targets: HashMap<String, TargetClients> = HashMap::new();
     let mut flows = JoinSet::new();
     for f in &t.flows {
-        let (source, target) = (&t.clusters[&f.source], &t.clusters[&f.target]);
-        if !targets.contains_key(&target.alias) {
-            let ctx = || clients::context(target, fatal_tx.clone());
-            let producer = clients::producer(target, ctx())
-                .map_err(client_error(&target.alias, "producer"))?;
-            let admin = clients::admin(target, ctx())
-                .map_err(client_error(&target.alias, "admin client"))?;
-            targets.insert(target.alias.clone(), (producer, Arc::new(admin)));
-        }
-        let (producer, admin) = targets[&target.alias].clone();
+        let target = clients.get(&f.target)?;
+        let source = &t.clusters[&f.source];
         let group = format!("hubmirror-{}-{}", f.source, f.target);
         let consumer =
             clients::consumer(source, &group, clients::context(source, fatal_tx.clone()))
@@ -110,15 +142,30 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
             refresh_interval: t.replication.refresh_topics_interval,
             clients: DiscoveryClients {
                 consumer: Arc::new(consumer),
-                producer,
-                admin,
+                producer: target.producer,
+                admin: target.admin,
             },
             metrics: metrics.clone(),
+            status: registry.add(&f.source, &f.target),
         };
         let name = f.name();
         let token = shutdown.clone();
         flows.spawn(async move { (name, flow::run(setup, token).await) });
     }
+
+    // Heartbeat emitters (heartbeat.rs): one per flow whose source cluster allows heartbeats.
+
+    let server = server::serve(
+        t.metrics.listen,
+        metrics.clone(),
+        registry,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|source| RunError::Listen {
+        addr: t.metrics.listen,
+        source,
+    })?;
     drop(fatal_tx);
 
     let mut failure: Option<RunError> = None;
@@ -158,6 +205,7 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
         }
     })
     .await;
+    let _ = server.await;
     if drained.is_err() {
         tracing::warn!("flows did not stop within {STOP_DEADLINE:?}; exiting anyway (unacknowledged records will be replicated again)");
     }

@@ -18,6 +18,7 @@ use super::route::Route;
 use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
 use crate::shutdown::CancellationToken;
+use crate::status::FlowStatus;
 
 /// How often acknowledged positions are committed to the source while running
 /// (Event Hubs throttles commits to 4/s per partition).
@@ -34,6 +35,8 @@ pub struct Pending {
     pub partition: i32,
     /// Its source offset.
     pub offset: i64,
+    /// The timestamp inside it, when it is a heartbeat.
+    pub heartbeat_ts: Option<i64>,
     /// What happened to it.
     pub fate: Fate,
 }
@@ -55,9 +58,11 @@ pub async fn run(
     mut rx: mpsc::Receiver<Pending>,
     consumer: Arc<StreamConsumer<ClusterContext>>,
     target: String,
+    status: Arc<FlowStatus>,
     shutdown: CancellationToken,
 ) -> Result<(), FlowError> {
     let mut positions = Positions::default();
+    let mut rate = Rate::new(&status);
     let mut next_commit = Instant::now() + COMMIT_INTERVAL;
     let mut drain_deadline: Option<Instant> = None;
     let result = loop {
@@ -78,6 +83,7 @@ pub async fn run(
                     break Ok(());
                 }
                 positions.commit(&consumer, CommitMode::Async);
+                rate.update(&status);
                 next_commit = Instant::now() + COMMIT_INTERVAL;
                 continue;
             }
@@ -102,6 +108,10 @@ pub async fn run(
                     Ok(Ok(_)) => {
                         pending.route.replicated.inc();
                         pending.route.bytes.inc_by(bytes as u64);
+                        status.add_replicated(1);
+                        if let Some(ts) = pending.heartbeat_ts {
+                            status.heartbeat_replicated(ts);
+                        }
                         Ok(())
                     }
                     Ok(Err((e, _))) => Err(FlowError::Delivery(Box::new(DeliveryFailure {
@@ -121,6 +131,7 @@ pub async fn run(
         }
         if Instant::now() >= next_commit && drain_deadline.is_none() {
             positions.commit(&consumer, CommitMode::Async);
+            rate.update(&status);
             next_commit = Instant::now() + COMMIT_INTERVAL;
         }
     };
@@ -162,5 +173,29 @@ impl Positions {
             Ok(()) => self.dirty = false,
             Err(e) => tracing::warn!("committing source offsets failed (will retry): {e}"),
         }
+    }
+}
+
+/// Records/s between two updates, written to the flow's status.
+struct Rate {
+    at: Instant,
+    count: u64,
+}
+
+impl Rate {
+    fn new(status: &FlowStatus) -> Self {
+        Rate {
+            at: Instant::now(),
+            count: status.replicated(),
+        }
+    }
+
+    fn update(&mut self, status: &FlowStatus) {
+        let (now, count) = (Instant::now(), status.replicated());
+        let secs = now.duration_since(self.at).as_secs_f64();
+        if secs > 0.0 {
+            status.set_rate((count - self.count) as f64 / secs);
+        }
+        (self.at, self.count) = (now, count);
     }
 }

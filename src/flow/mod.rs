@@ -31,6 +31,7 @@ use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::shutdown::CancellationToken;
+use crate::status::{FlowState, FlowStatus};
 use crate::topology::Flow;
 use acks::{Fate, Pending};
 
@@ -94,6 +95,8 @@ pub struct FlowSetup {
     pub clients: DiscoveryClients,
     /// Shared metrics.
     pub metrics: Arc<Metrics>,
+    /// This flow's live status (read by `/status` and `/readyz`).
+    pub status: Arc<FlowStatus>,
 }
 
 /// Runs the flow until `shutdown` is cancelled (then drains and commits) or it fails.
@@ -107,8 +110,9 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
     let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
     let acks = {
         let (consumer, target, token) = (consumer.clone(), target.clone(), token.clone());
+        let status = setup.status.clone();
         tokio::spawn(async move {
-            let result = acks::run(pending_rx, consumer, target, token.clone()).await;
+            let result = acks::run(pending_rx, consumer, target, status, token.clone()).await;
             if result.is_err() {
                 token.cancel();
             }
@@ -128,6 +132,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         discovery,
         setup.refresh_interval,
         assign_tx,
+        setup.status.clone(),
         token.clone(),
     ));
 
@@ -141,13 +146,20 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         routes: HashMap::new(),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
+    setup.status.set_state(FlowState::Stopping);
     if consumed.is_err() {
         token.cancel();
     }
     discovery.abort();
-    let acked = acks.await.map_err(FlowError::join)?;
+    let acked = acks.await.map_err(FlowError::join);
+    let result = consumed.and(acked.and_then(|r| r));
+    setup.status.set_state(if result.is_ok() {
+        FlowState::Stopped
+    } else {
+        FlowState::Failed
+    });
     tracing::info!(flow = %name, "flow stopped");
-    consumed.and(acked)
+    result
 }
 
 /// Lists topics every `interval` (sooner after a failure) and forwards new partitions.
@@ -155,6 +167,7 @@ async fn discover(
     mut discovery: Discovery,
     interval: Duration,
     tx: mpsc::Sender<Assignment>,
+    status: Arc<FlowStatus>,
     token: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(500);
@@ -167,6 +180,9 @@ async fn discover(
                     }
                 }
                 backoff = Duration::from_millis(500);
+                if status.state() == FlowState::Starting {
+                    status.set_state(FlowState::Running);
+                }
                 interval
             }
             Err(e) => {
@@ -218,7 +234,11 @@ impl ConsumeLoop {
                         continue;
                     };
                     let fate = self.send(&msg, &route, &token).await?;
-                    let p = Pending { route, partition: msg.partition(), offset: msg.offset(), fate };
+                    let heartbeat_ts = match (&fate, route.heartbeats) {
+                        (Fate::Sent { .. }, true) => msg.payload().and_then(crate::heartbeat::decode_value),
+                        _ => None,
+                    };
+                    let p = Pending { route, partition: msg.partition(), offset: msg.offset(), heartbeat_ts, fate };
                     drop(msg);
                     if pending.send(p).await.is_err() {
                         return Ok(()); // the ack task stopped; it reports why

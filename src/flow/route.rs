@@ -15,6 +15,8 @@ pub struct Route {
     pub remote_topic: String,
     /// Partitions of the source topic that are replicated.
     pub partitions: i32,
+    /// Whether the topic carries heartbeats (their replication latency is tracked).
+    pub heartbeats: bool,
     /// `hubmirror_records_replicated_total` for this route.
     pub replicated: IntCounter,
     /// `hubmirror_bytes_replicated_total` for this route.
@@ -32,12 +34,14 @@ impl Route {
         source_topic: &str,
         remote_topic: &str,
         partitions: i32,
+        heartbeats: bool,
     ) -> Self {
         let labels = [source, target, source_topic];
         Route {
             source_topic: Arc::from(source_topic),
             remote_topic: remote_topic.to_string(),
             partitions,
+            heartbeats,
             replicated: metrics.records_replicated.with_label_values(&labels),
             bytes: metrics.bytes_replicated.with_label_values(&labels),
             skipped_loop: metrics.records_skipped.with_label_values(&[

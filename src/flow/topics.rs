@@ -107,6 +107,7 @@ impl Discovery {
                         &topic,
                         &remote,
                         partitions,
+                        self.naming.is_heartbeats(&topic),
                     ));
                     let start = self.start_offsets(&topic, first_new..partitions).await?;
                     self.routed.insert(topic, partitions);

@@ -26,11 +26,29 @@ impl Workdir {
         self.dir.path()
     }
 
-    /// Writes `topology.yaml` with `text` and returns its path.
+    /// Writes `topology.yaml` with `text` and returns its path. A topology without a `metrics:`
+    /// section gets one on a free port (see [`Workdir::metrics_addr`]), so tests never collide on
+    /// the default 127.0.0.1:9464.
     pub fn topology(&self, text: &str) -> PathBuf {
         let p = self.dir.path().join("topology.yaml");
+        let mut text = text.to_string();
+        if !text.lines().any(|l| l.starts_with("metrics:")) {
+            let port = super::tansu::free_port();
+            text.push_str(&format!("\nmetrics:\n  listen: 127.0.0.1:{port}\n"));
+            std::fs::write(
+                self.dir.path().join("metrics-addr"),
+                format!("127.0.0.1:{port}"),
+            )
+            .expect("write");
+        }
         std::fs::write(&p, text).expect("write topology");
         p
+    }
+
+    /// The metrics/status address the last [`Workdir::topology`] chose.
+    pub fn metrics_addr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("metrics-addr"))
+            .expect("topology() chose a metrics address")
     }
 }
 

@@ -1,0 +1,321 @@
+//! `hubmirror topics [--json]`: per flow, the source topics the flow would replicate now (the
+//! running flow's rule: no metadata error, at least one partition, `Naming::flow_replicates`),
+//! their remote names, and whether each remote topic exists on the target with enough partitions.
+//!
+//! Each cluster is listed once, with one metadata request of at most [`METADATA_TIMEOUT`]. A
+//! cluster that refuses authentication, does not trust-verify, or whose bootstrap brokers are all
+//! down fails the command at once (exit 1, one line naming the cluster and the cause) instead of
+//! waiting for the timeout: an inspection command should answer, not retry.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use serde::Serialize;
+
+use super::opt::TopicsArgs;
+use super::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::cluster::{self, clients, ClusterContext, FatalClusterError};
+use crate::naming::Naming;
+use crate::topology::{self, Cluster, Topology};
+
+/// How long listing one cluster's topics may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The topics of one cluster that can be served: name → partition count.
+pub type TopicList = BTreeMap<String, i32>;
+
+/// Whether the remote topic can take the source topic's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    /// Present with at least as many partitions as the source topic.
+    Exists,
+    /// Absent (created by `run` when `create_topics` is on).
+    Missing,
+    /// Present with fewer partitions: `run` reports it and does not re-partition.
+    FewerPartitions,
+}
+
+/// One (flow, source topic): an element of the `--json` array, a row of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub source: String,
+    pub target: String,
+    pub source_topic: String,
+    pub partitions: i32,
+    pub remote_topic: String,
+    pub target_state: TargetState,
+    /// The remote topic's partition count; `null` when it is missing.
+    pub target_partitions: Option<i32>,
+}
+
+/// Runs `topics`: exit 0 with the tables (or JSON) on stdout; 2 on a topology error; 1 when a
+/// cluster cannot be listed.
+pub fn execute(args: &TopicsArgs) -> ExitCode {
+    let t = match topology::load(&args.common.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut listed: BTreeMap<&str, TopicList> = BTreeMap::new();
+    for alias in t.flows.iter().flat_map(|f| [&f.source, &f.target]) {
+        if listed.contains_key(alias.as_str()) {
+            continue;
+        }
+        match list_topics(&t.clusters[alias], METADATA_TIMEOUT) {
+            Ok(topics) => listed.insert(alias, topics),
+            Err(e) => {
+                eprintln!("hubmirror: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+    }
+    let rows = rows(&t, &|alias| &listed[alias]);
+    if args.json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("hubmirror: cannot encode JSON: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    } else {
+        print!("{}", render(&t, &rows));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The rows of every flow, in flow order then topic name order.
+pub fn rows<'a>(t: &Topology, topics_of: &dyn Fn(&str) -> &'a TopicList) -> Vec<Row> {
+    let naming = Naming::from_replication(&t.replication);
+    let mut out = Vec::new();
+    for f in &t.flows {
+        let on_target = topics_of(&f.target);
+        for (topic, &partitions) in topics_of(&f.source) {
+            if !naming.flow_replicates(f, topic) {
+                continue;
+            }
+            let remote_topic = naming.remote_topic(&f.source, topic);
+            let target_partitions = on_target.get(&remote_topic).copied();
+            let target_state = match target_partitions {
+                None => TargetState::Missing,
+                Some(n) if n >= partitions => TargetState::Exists,
+                Some(_) => TargetState::FewerPartitions,
+            };
+            out.push(Row {
+                source: f.source.clone(),
+                target: f.target.clone(),
+                source_topic: topic.clone(),
+                partitions,
+                remote_topic,
+                target_state,
+                target_partitions,
+            });
+        }
+    }
+    out
+}
+
+/// One table per flow, like kafka-consumer-groups.sh: a header row, columns aligned.
+pub fn render(t: &Topology, rows: &[Row]) -> String {
+    let mut out = String::new();
+    for (i, f) in t.flows.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "FLOW {} -> {}", f.source, f.target);
+        let mut table =
+            vec![["SOURCE-TOPIC", "PARTITIONS", "REMOTE-TOPIC", "ON-TARGET"].map(String::from)];
+        for r in rows
+            .iter()
+            .filter(|r| r.source == f.source && r.target == f.target)
+        {
+            let state = match (r.target_state, r.target_partitions) {
+                (TargetState::Exists, _) => "exists".to_string(),
+                (TargetState::Missing, _) => "missing".to_string(),
+                (TargetState::FewerPartitions, n) => {
+                    format!("fewer partitions ({} < {})", n.unwrap_or(0), r.partitions)
+                }
+            };
+            table.push([
+                r.source_topic.clone(),
+                r.partitions.to_string(),
+                r.remote_topic.clone(),
+                state,
+            ]);
+        }
+        let widths: Vec<usize> = (0..4)
+            .map(|c| {
+                table
+                    .iter()
+                    .map(|row| row[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &table {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out
+}
+
+/// Lists the topics of `cluster` that can be served (no error, at least one partition), with one
+/// metadata request of at most `timeout`. Fails early, naming the cluster, on an authentication
+/// or TLS trust failure or when every bootstrap broker is down.
+pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, FatalClusterError> {
+    let fail = |what: &'static str, reason: String| FatalClusterError {
+        alias: cluster.alias.clone(),
+        what,
+        reason,
+    };
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = ListContext {
+        inner: clients::context(cluster, fatal_tx),
+        transport: Mutex::new(None),
+        all_down: Mutex::new(false),
+    };
+    let producer: BaseProducer<ListContext> = cluster::client_config(cluster)
+        .create_with_context(ctx)
+        .map_err(|e| fail("cannot create a client", e.to_string()))?;
+    let producer = Arc::new(producer);
+    let (done_tx, done_rx) = std_mpsc::channel();
+    let p = producer.clone();
+    // The request blocks; this thread serves librdkafka's error events meanwhile (and may leave
+    // the request behind on an early failure: the command exits right after).
+    std::thread::spawn(move || {
+        let _ = done_tx.send(p.client().fetch_metadata(None, timeout));
+    });
+    let ctx = producer.context().clone();
+    loop {
+        producer.poll(Duration::from_millis(50));
+        match done_rx.try_recv() {
+            Ok(Ok(md)) => {
+                return Ok(md
+                    .topics()
+                    .iter()
+                    .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                    .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+                    .collect())
+            }
+            Ok(Err(e)) => return Err(fail("cannot list topics", ctx.inner.redact(&e.to_string()))),
+            Err(std_mpsc::TryRecvError::Disconnected) => {
+                return Err(fail(
+                    "cannot list topics",
+                    "the metadata request was lost".into(),
+                ))
+            }
+            Err(std_mpsc::TryRecvError::Empty) => {}
+        }
+        if let Ok(fatal) = fatal_rx.try_recv() {
+            return Err(fatal);
+        }
+        if *lock(&ctx.all_down) {
+            let reason = lock(&ctx.transport).clone();
+            return Err(fail(
+                "cannot connect",
+                reason.unwrap_or_else(|| "all brokers are down".into()),
+            ));
+        }
+    }
+}
+
+/// The cluster's context (logs under its alias, redaction, fatal errors), plus what `topics`
+/// needs to stop early: the last transport failure and whether all brokers are down.
+struct ListContext {
+    inner: ClusterContext,
+    /// The last connection failure librdkafka reported, redacted.
+    transport: Mutex<Option<String>>,
+    /// Set when librdkafka reports that every known broker is down.
+    all_down: Mutex<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ClientContext for ListContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.inner.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            // Reported as the cause by `list_topics`, not logged on top of it.
+            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Resolve) => {
+                *lock(&self.transport) = Some(self.inner.redact(reason));
+            }
+            Some(RDKafkaErrorCode::AllBrokersDown) => *lock(&self.all_down) = true,
+            _ => self.inner.error(error, reason),
+        }
+    }
+}
+
+impl ProducerContext for ListContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn rows_follow_the_flow_rule_and_render_aligned() {
+        let text = "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\n\
+                    flows:\n  - {source: a, target: b, topics: ['orders.*']}\n";
+        let t = topology::parse(Path::new("t.yaml"), text).expect("valid");
+        let a: TopicList = [
+            ("orders1", 2),
+            ("orders2", 1),
+            ("orders3", 3),
+            ("other", 1),
+            ("orders.internal", 1),
+        ]
+        .map(|(n, p)| (n.to_string(), p))
+        .into();
+        let b: TopicList = [("a.orders1", 2), ("a.orders3", 1)]
+            .map(|(n, p)| (n.to_string(), p))
+            .into();
+        let rows = rows(&t, &|alias| if alias == "a" { &a } else { &b });
+        let states: Vec<_> = rows
+            .iter()
+            .map(|r| (r.source_topic.as_str(), r.target_state, r.target_partitions))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("orders1", TargetState::Exists, Some(2)),
+                ("orders2", TargetState::Missing, None),
+                ("orders3", TargetState::FewerPartitions, Some(1)),
+            ]
+        );
+        let json = serde_json::to_value(&rows[2]).expect("json");
+        assert_eq!(json["target_state"], "fewer_partitions");
+        let s = render(&t, &rows);
+        assert_eq!(
+            s,
+            "FLOW a -> b\n\
+             SOURCE-TOPIC  PARTITIONS  REMOTE-TOPIC  ON-TARGET\n\
+             orders1       2           a.orders1     exists\n\
+             orders2       1           a.orders2     missing\n\
+             orders3       3           a.orders3     fewer partitions (1 < 3)\n"
+        );
+    }
+}
