@@ -33,7 +33,10 @@ enum RunError {
     #[error(transparent)]
     Cluster(#[from] FatalClusterError),
     #[error("flow {flow}: {source}")]
-    Flow { flow: String, source: FlowError },
+    Flow {
+        flow: String,
+        source: Box<FlowError>,
+    },
     #[error("cluster '{alias}': cannot create a {role}: {source}")]
     Client {
         alias: String,
@@ -180,11 +183,11 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
                 None => break,
                 Some(Ok((_, Ok(())))) => {}
                 Some(Ok((flow, Err(source)))) => {
-                    failure.get_or_insert(RunError::Flow { flow, source });
+                    failure.get_or_insert(RunError::Flow { flow, source: Box::new(source) });
                     shutdown.cancel();
                 }
                 Some(Err(e)) => {
-                    failure.get_or_insert(RunError::Flow { flow: "?".into(), source: FlowError::Task(e.to_string()) });
+                    failure.get_or_insert(RunError::Flow { flow: "?".into(), source: Box::new(FlowError::Task(e.to_string())) });
                     shutdown.cancel();
                 }
             },
@@ -197,7 +200,10 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
         while let Some(joined) = flows.join_next().await {
             if let Ok((flow, Err(source))) = joined {
                 if failure.is_none() {
-                    failure = Some(RunError::Flow { flow, source });
+                    failure = Some(RunError::Flow {
+                        flow,
+                        source: Box::new(source),
+                    });
                 } else {
                     tracing::warn!(flow, "while stopping: {source}");
                 }
