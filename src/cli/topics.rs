@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
             }
         };
     }
-    let rows = rows(&t, &|alias| &listed[alias]);
+    let rows = rows(&t, &listed);
     if args.json {
         match serde_json::to_string_pretty(&rows) {
             Ok(json) => println!("{json}"),
@@ -95,26 +96,25 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
 }
 
 /// The rows of every flow, in flow order then topic name order.
-pub fn rows<'a>(t: &Topology, topics_of: &dyn Fn(&str) -> &'a TopicList) -> Vec<Row> {
+pub fn rows(t: &Topology, listed: &BTreeMap<&str, TopicList>) -> Vec<Row> {
     let naming = Naming::from_replication(&t.replication);
     let mut out = Vec::new();
     for f in &t.flows {
-        let on_target = topics_of(&f.target);
-        for (topic, &partitions) in topics_of(&f.source) {
-            if !naming.flow_replicates(f, topic) {
-                continue;
-            }
+        let source = &listed[f.source.as_str()];
+        for (topic, &partitions) in source.iter().filter(|(n, _)| naming.flow_replicates(f, n)) {
             let remote_topic = naming.remote_topic(&f.source, topic);
-            let target_partitions = on_target.get(&remote_topic).copied();
+            let target_partitions = listed[f.target.as_str()].get(&remote_topic).copied();
             let target_state = match target_partitions {
                 None => TargetState::Missing,
                 Some(n) if n >= partitions => TargetState::Exists,
                 Some(_) => TargetState::FewerPartitions,
             };
+            let (source, target) = (f.source.clone(), f.target.clone());
+            let source_topic = topic.clone();
             out.push(Row {
-                source: f.source.clone(),
-                target: f.target.clone(),
-                source_topic: topic.clone(),
+                source,
+                target,
+                source_topic,
                 partitions,
                 remote_topic,
                 target_state,
@@ -128,49 +128,52 @@ pub fn rows<'a>(t: &Topology, topics_of: &dyn Fn(&str) -> &'a TopicList) -> Vec<
 /// One table per flow, like kafka-consumer-groups.sh: a header row, columns aligned.
 pub fn render(t: &Topology, rows: &[Row]) -> String {
     let mut out = String::new();
-    for (i, f) in t.flows.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        let _ = writeln!(out, "FLOW {} -> {}", f.source, f.target);
-        let mut table =
-            vec![["SOURCE-TOPIC", "PARTITIONS", "REMOTE-TOPIC", "ON-TARGET"].map(String::from)];
-        for r in rows
+    for f in &t.flows {
+        let sep = if out.is_empty() { "" } else { "\n" };
+        let _ = writeln!(out, "{sep}FLOW {} -> {}", f.source, f.target);
+        let header = ["SOURCE-TOPIC", "PARTITIONS", "REMOTE-TOPIC", "ON-TARGET"].map(String::from);
+        let of_flow = rows
             .iter()
-            .filter(|r| r.source == f.source && r.target == f.target)
-        {
-            let state = match (r.target_state, r.target_partitions) {
-                (TargetState::Exists, _) => "exists".to_string(),
-                (TargetState::Missing, _) => "missing".to_string(),
-                (TargetState::FewerPartitions, n) => {
-                    format!("fewer partitions ({} < {})", n.unwrap_or(0), r.partitions)
-                }
-            };
-            table.push([
-                r.source_topic.clone(),
-                r.partitions.to_string(),
-                r.remote_topic.clone(),
-                state,
-            ]);
-        }
-        let widths: Vec<usize> = (0..4)
-            .map(|c| {
-                table
-                    .iter()
-                    .map(|row| row[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
+            .filter(|r| r.source == f.source && r.target == f.target);
+        let table: Vec<[String; 4]> = std::iter::once(header)
+            .chain(of_flow.map(Row::cells))
             .collect();
+        let mut widths = [0; 4];
+        for (c, w) in widths.iter_mut().enumerate() {
+            *w = table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0);
+        }
         for row in &table {
             let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            for (cell, w) in row.iter().zip(widths) {
+                let _ = write!(line, "{cell:<w$}  ");
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
     }
     out
+}
+
+impl Row {
+    /// The row's table cells.
+    fn cells(&self) -> [String; 4] {
+        let state = match (self.target_state, self.target_partitions) {
+            (TargetState::Exists, _) => "exists".to_string(),
+            (TargetState::Missing, _) => "missing".to_string(),
+            (TargetState::FewerPartitions, n) => {
+                format!(
+                    "fewer partitions ({} < {})",
+                    n.unwrap_or(0),
+                    self.partitions
+                )
+            }
+        };
+        let (topic, remote) = (self.source_topic.clone(), self.remote_topic.clone());
+        [topic, self.partitions.to_string(), remote, state]
+    }
 }
 
 /// Lists the topics of `cluster` that can be served (no error, at least one partition), with one
@@ -186,7 +189,7 @@ pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, Fa
     let ctx = ListContext {
         inner: clients::context(cluster, fatal_tx),
         transport: Mutex::new(None),
-        all_down: Mutex::new(false),
+        all_down: AtomicBool::new(false),
     };
     let producer: BaseProducer<ListContext> = cluster::client_config(cluster)
         .create_with_context(ctx)
@@ -213,22 +216,17 @@ pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, Fa
             }
             Ok(Err(e)) => return Err(fail("cannot list topics", ctx.inner.redact(&e.to_string()))),
             Err(std_mpsc::TryRecvError::Disconnected) => {
-                return Err(fail(
-                    "cannot list topics",
-                    "the metadata request was lost".into(),
-                ))
+                return Err(fail("cannot list topics", "request lost".into()))
             }
             Err(std_mpsc::TryRecvError::Empty) => {}
         }
         if let Ok(fatal) = fatal_rx.try_recv() {
             return Err(fatal);
         }
-        if *lock(&ctx.all_down) {
-            let reason = lock(&ctx.transport).clone();
-            return Err(fail(
-                "cannot connect",
-                reason.unwrap_or_else(|| "all brokers are down".into()),
-            ));
+        if ctx.all_down.load(Ordering::Relaxed) {
+            let reason = lock(&ctx.transport).take();
+            let reason = reason.unwrap_or_else(|| "all brokers are down".into());
+            return Err(fail("cannot connect", reason));
         }
     }
 }
@@ -240,7 +238,7 @@ struct ListContext {
     /// The last connection failure librdkafka reported, redacted.
     transport: Mutex<Option<String>>,
     /// Set when librdkafka reports that every known broker is down.
-    all_down: Mutex<bool>,
+    all_down: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -249,6 +247,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ClientContext for ListContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // A connection failure ("FAIL") becomes the command's one error line: no log on top.
+        let level = if fac == "FAIL" {
+            RDKafkaLogLevel::Debug
+        } else {
+            level
+        };
         self.inner.log(level, fac, log_message);
     }
 
@@ -258,7 +262,7 @@ impl ClientContext for ListContext {
             Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Resolve) => {
                 *lock(&self.transport) = Some(self.inner.redact(reason));
             }
-            Some(RDKafkaErrorCode::AllBrokersDown) => *lock(&self.all_down) = true,
+            Some(RDKafkaErrorCode::AllBrokersDown) => self.all_down.store(true, Ordering::Relaxed),
             _ => self.inner.error(error, reason),
         }
     }
@@ -272,45 +276,29 @@ impl ProducerContext for ListContext {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     #[test]
     fn rows_follow_the_flow_rule_and_render_aligned() {
         let text = "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\n\
                     flows:\n  - {source: a, target: b, topics: ['orders.*']}\n";
-        let t = topology::parse(Path::new("t.yaml"), text).expect("valid");
-        let a: TopicList = [
+        let t = topology::parse(std::path::Path::new("t.yaml"), text).expect("valid");
+        let list = |l: &[(&str, i32)]| l.iter().map(|(n, p)| (n.to_string(), *p)).collect();
+        let a = list(&[
             ("orders1", 2),
             ("orders2", 1),
             ("orders3", 3),
             ("other", 1),
             ("orders.internal", 1),
-        ]
-        .map(|(n, p)| (n.to_string(), p))
-        .into();
-        let b: TopicList = [("a.orders1", 2), ("a.orders3", 1)]
-            .map(|(n, p)| (n.to_string(), p))
-            .into();
-        let rows = rows(&t, &|alias| if alias == "a" { &a } else { &b });
-        let states: Vec<_> = rows
-            .iter()
-            .map(|r| (r.source_topic.as_str(), r.target_state, r.target_partitions))
-            .collect();
+        ]);
+        let listed = BTreeMap::from([("a", a), ("b", list(&[("a.orders1", 2), ("a.orders3", 1)]))]);
+        let rows = rows(&t, &listed);
+        let json = serde_json::to_value(&rows).expect("json");
+        assert_eq!(json[2]["target_state"], "fewer_partitions");
+        assert_eq!(json[2]["target_partitions"], 1);
+        assert_eq!(json[1]["target_partitions"], serde_json::Value::Null);
         assert_eq!(
-            states,
-            [
-                ("orders1", TargetState::Exists, Some(2)),
-                ("orders2", TargetState::Missing, None),
-                ("orders3", TargetState::FewerPartitions, Some(1)),
-            ]
-        );
-        let json = serde_json::to_value(&rows[2]).expect("json");
-        assert_eq!(json["target_state"], "fewer_partitions");
-        let s = render(&t, &rows);
-        assert_eq!(
-            s,
+            render(&t, &rows),
             "FLOW a -> b\n\
              SOURCE-TOPIC  PARTITIONS  REMOTE-TOPIC  ON-TARGET\n\
              orders1       2           a.orders1     exists\n\

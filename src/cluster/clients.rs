@@ -30,6 +30,8 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.offset.store", "false"),
     ("auto.offset.reset", "earliest"),
     ("enable.partition.eof", "false"),
+    // librdkafka waits up to 500 ms for a fetch to fill; a replicator wants records promptly.
+    ("fetch.wait.max.ms", "100"),
     ("isolation.level", "read_committed"),
 ];
 
@@ -38,7 +40,7 @@ pub fn context(
     cluster: &Cluster,
     fatal: mpsc::UnboundedSender<FatalClusterError>,
 ) -> ClusterContext {
-    ClusterContext::new(&cluster.alias, secrets_of(cluster), fatal)
+    ClusterContext::new(&cluster.alias, super::secrets(cluster), fatal)
 }
 
 /// A consumer for `cluster` in group `group_id`; partitions are assigned by the flow.
@@ -81,25 +83,4 @@ fn set_defaults(cfg: &mut ClientConfig, defaults: &[(&str, &str)]) {
             cfg.set(*k, *v);
         }
     }
-}
-
-/// Every string of `cluster` that must never reach a log line.
-fn secrets_of(cluster: &Cluster) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(sasl) = &cluster.sasl {
-        out.push(sasl.password.expose().to_string());
-    }
-    if let Some(eh) = &cluster.event_hubs {
-        let cs = eh.connection_string.expose();
-        out.push(cs.to_string());
-        // The key alone, too, in case some message quotes just that part.
-        for part in cs.split(';') {
-            if let Some((k, v)) = part.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("SharedAccessKey") && !v.is_empty() {
-                    out.push(v.to_string());
-                }
-            }
-        }
-    }
-    out
 }

@@ -201,3 +201,112 @@ pub fn count_by_key(recs: &[Rec]) -> BTreeMap<Vec<u8>, usize> {
     }
     m
 }
+
+/// Produces records with keys `<prefix>-<i>` to `topic` (partition `i % partitions`) at about
+/// `per_second` for `duration`, and waits for every acknowledgement. Returns how many it sent.
+pub fn produce_for(
+    cfg: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+    prefix: &str,
+    per_second: usize,
+    duration: Duration,
+) -> usize {
+    let producer: FutureProducer = cfg
+        .clone()
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
+        let mut futs = Vec::new();
+        let mut i = 0usize;
+        while start.elapsed() < duration {
+            // Pace: records due by now.
+            let due = (start.elapsed().as_secs_f64() * per_second as f64) as usize;
+            while i < due {
+                let (k, v) = (format!("{prefix}-{i}"), format!("payload {prefix} {i}"));
+                let rec = FutureRecord::to(topic)
+                    .partition((i % partitions as usize) as i32)
+                    .key(&k)
+                    .payload(&v);
+                futs.push(
+                    producer
+                        .send_result(rec)
+                        .map_err(|(e, _)| e)
+                        .expect("enqueue"),
+                );
+                i += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for f in futs {
+            f.await.expect("delivery future").expect("delivered");
+        }
+        i
+    })
+}
+
+/// Asserts every key `<prefix>-<i>` for `i < n` appears exactly once among `recs` for each
+/// prefix, and nothing else does. Returns a one-line summary for the test log.
+pub fn assert_exactly_once(recs: &[Rec], expected: &[(&str, usize)], what: &str) -> String {
+    let counts = count_by_key(recs);
+    let mut summary = Vec::new();
+    for (prefix, n) in expected {
+        let mut lost = 0;
+        let mut dup = 0;
+        for i in 0..*n {
+            match counts.get(format!("{prefix}-{i}").as_bytes()) {
+                None => lost += 1,
+                Some(c) if *c > 1 => dup += c - 1,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            (lost, dup),
+            (0, 0),
+            "{what}: records from {prefix}: {lost} lost, {dup} duplicated of {n}"
+        );
+        summary.push(format!("{n} from {prefix}"));
+    }
+    let total: usize = expected.iter().map(|(_, n)| n).sum();
+    assert_eq!(recs.len(), total, "{what}: unexpected extra records");
+    format!(
+        "{what}: {} records, exactly once ({})",
+        recs.len(),
+        summary.join(", ")
+    )
+}
+
+/// The topic names on a cluster.
+pub fn topic_names(cfg: &ClientConfig) -> Vec<String> {
+    let consumer: BaseConsumer = cfg.create().expect("consumer");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics().iter().map(|t| t.name().to_string()).collect()
+}
+
+/// The reported high watermark of every partition of `topic`, in partition order.
+pub fn high_watermarks(cfg: &ClientConfig, topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = cfg.create().expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let n = md
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    (0..n)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .collect()
+}

@@ -1,0 +1,315 @@
+//! Topic discovery while `hubmirror run` is running, on real brokers: new topics are picked up
+//! within the refresh interval, internal topics never are, and a target that refuses to create a
+//! topic (the Event Hubs emulator) is reported once while the other topics keep flowing.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use support::emulator::EventHubsEmulator;
+use support::hubmirror::{Running, Workdir};
+use support::kafka;
+use support::tansu::Tansu;
+
+const TS_BASE: i64 = 1_700_000_000_000;
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// A flow `a → b` between two plain brokers with a 1 s refresh.
+fn plain_topology(work: &Workdir, a: &Tansu, b: &Tansu, topics: &str) -> std::path::PathBuf {
+    work.topology(&format!(
+        r#"
+clusters:
+  a: {{bootstrap_servers: "{a}"}}
+  b: {{bootstrap_servers: "{b}"}}
+flows:
+  - {{source: a, target: b, topics: {topics}}}
+replication:
+  refresh_topics_interval: 1s
+  heartbeats_interval: 0s
+store:
+  path: ./data
+"#,
+        a = a.listener(),
+        b = b.listener(),
+    ))
+}
+
+/// The names of the topics on the cluster `cfg` points at.
+fn topic_names(cfg: &ClientConfig) -> BTreeSet<String> {
+    let consumer: BaseConsumer = cfg.create().expect("metadata client");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics().iter().map(|t| t.name().to_string()).collect()
+}
+
+/// Reads `topic` from the beginning (polling until it exists) until `expected` records arrived;
+/// returns when the first and the last of them arrived, or panics at `deadline`.
+fn arrival_times(
+    cfg: &ClientConfig,
+    topic: &str,
+    expected: usize,
+    deadline: Instant,
+) -> (Instant, Instant) {
+    let consumer: BaseConsumer = cfg
+        .clone()
+        .set("group.id", "arrival-probe")
+        .create()
+        .expect("consumer");
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} never appeared on the target"
+        );
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5));
+        let t = md.ok().and_then(|md| {
+            md.topics()
+                .first()
+                .map(|t| (t.error(), t.partitions().len()))
+        });
+        if let Some((None, n)) = t.filter(|(_, n)| *n > 0) {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..n as i32 {
+                tpl.add_partition_offset(topic, p, Offset::Beginning)
+                    .expect("tpl");
+            }
+            consumer.assign(&tpl).expect("assign");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (mut first, mut count) = (None, 0);
+    while count < expected {
+        assert!(
+            Instant::now() < deadline,
+            "{count} of {expected} records on {topic} by the deadline"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(20)) {
+            m.expect("consume");
+            first.get_or_insert_with(Instant::now);
+            count += 1;
+        }
+    }
+    (first.expect("at least one record"), Instant::now())
+}
+
+#[test]
+fn a_topic_created_while_running_is_mirrored_within_the_refresh_interval() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    kafka::create_topic(&ca, "orders1", 2);
+    kafka::produce_test_records(&ca, "orders1", 2, 0..100, TS_BASE);
+
+    let work = Workdir::new();
+    let mut run = Running::start(&plain_topology(&work, &a, &b, r#"["orders.*"]"#), &[]);
+    let copies = kafka::read_all(&cb, "a.orders1", 100, Duration::from_secs(60));
+    assert_eq!(kafka::count_by_key(&copies).len(), 100, "orders1 flows");
+
+    kafka::create_topic(&ca, "orders2", 3);
+    let created = Instant::now();
+    kafka::produce_test_records(&ca, "orders2", 3, 0..200, TS_BASE);
+    // Discovery runs every second: the copy must start within a few intervals, not on restart.
+    let (first, last) = arrival_times(&cb, "a.orders2", 200, created + 5 * REFRESH);
+    println!(
+        "orders2 (refresh interval {REFRESH:?}): created → first copy on b {:?}, → 200th copy {:?}",
+        first - created,
+        last - created
+    );
+    let copies = kafka::read_all(&cb, "a.orders2", 200, Duration::from_secs(30));
+    let counts = kafka::count_by_key(&copies);
+    assert_eq!(counts.len(), 200, "every orders2 record arrived");
+    assert!(counts.values().all(|n| *n == 1), "no duplicates");
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn internal_topics_are_not_mirrored() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    let internal = ["__internal_x", ".hidden", "foo.internal", "foo-internal"];
+    for t in internal.iter().chain(&["data"]) {
+        kafka::create_topic(&ca, t, 1);
+        kafka::produce_test_records(&ca, t, 1, 0..50, TS_BASE);
+    }
+    let on_a = topic_names(&ca);
+    assert!(
+        internal.iter().all(|t| on_a.contains(*t)),
+        "the source holds the internal topics: {on_a:?}"
+    );
+
+    let work = Workdir::new();
+    let mut run = Running::start(&plain_topology(&work, &a, &b, r#"[".*"]"#), &[]);
+    let copies = kafka::read_all(&cb, "a.data", 50, Duration::from_secs(60));
+    assert_eq!(kafka::count_by_key(&copies).len(), 50, "data flows");
+
+    // Watch b for three refresh intervals after data arrived: no copy of an internal topic may
+    // appear at any time, and nothing but a.data comes from a.
+    let window_end = Instant::now() + 3 * REFRESH;
+    let mut polls = 0;
+    while Instant::now() < window_end {
+        let on_b = topic_names(&cb);
+        let mirrored: Vec<&String> = on_b.iter().filter(|t| t.starts_with("a.")).collect();
+        assert_eq!(mirrored, ["a.data"], "topics from a on b: {on_b:?}");
+        for t in internal {
+            assert!(!on_b.contains(&format!("a.{t}")), "a.{t} was mirrored");
+        }
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "b's topic list polled {polls} times over {:?}: only a.data",
+        3 * REFRESH
+    );
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn emulator_refusing_create_topics_is_reported_and_other_topics_keep_flowing() {
+    let onprem = Tansu::start();
+    let eh = EventHubsEmulator::start_with(true);
+    let c_onprem = kafka::plain(&onprem.listener());
+    for t in ["alpha", "beta"] {
+        kafka::create_topic(&c_onprem, t, 2);
+        kafka::produce_test_records(&c_onprem, t, 2, 0..300, TS_BASE);
+    }
+    // The emulator refuses CreateTopics, so the event hub an operator made in the portal is
+    // created on the broker behind it, through its own listener (see `create_behind`).
+    create_behind(&eh, "onprem.alpha", 2);
+
+    let work = Workdir::new();
+    let topology = work.topology(&format!(
+        r#"
+clusters:
+  onprem: {{bootstrap_servers: "{onprem}"}}
+  eventhub:
+    event_hubs:
+      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
+    tls:
+      ca_file: "{ca}"
+flows:
+  - {{source: onprem, target: eventhub, topics: ["alpha", "beta"]}}
+replication:
+  refresh_topics_interval: 1s
+  heartbeats_interval: 0s
+store:
+  path: ./data
+"#,
+        onprem = onprem.listener(),
+        ca = eh.ca_file().display(),
+    ));
+    let cs = eh.connection_string();
+    let mut run = Running::start(&topology, &[("EVENTHUB_CONNECTION_STRING", &cs)]);
+    let ceh = eh.client_config();
+    let copies = kafka::read_all(&ceh, "onprem.alpha", 300, Duration::from_secs(60));
+    assert_eq!(kafka::count_by_key(&copies).len(), 300, "alpha flows");
+
+    let line = run.wait_for_line(
+        &["'onprem.beta'", "cluster 'eventhub'", "Policy violation"],
+        Duration::from_secs(20),
+    );
+    println!("reported: {line}");
+
+    // After the error, alpha keeps flowing and hubmirror keeps running.
+    kafka::produce_test_records(&c_onprem, "alpha", 2, 300..600, TS_BASE);
+    let copies = kafka::read_all(&ceh, "onprem.alpha", 600, Duration::from_secs(60));
+    let counts = kafka::count_by_key(&copies);
+    assert_eq!(counts.len(), 600, "alpha still flows after the error");
+    assert!(counts.values().all(|n| *n == 1), "no duplicates");
+    assert!(
+        run.wait(Duration::ZERO).is_none(),
+        "hubmirror exited:\n{}",
+        run.output()
+    );
+    // Retried on every refresh (several by now), reported once.
+    let out = run.output();
+    let reports = out
+        .lines()
+        .filter(|l| l.contains("'onprem.beta'") && l.contains("Policy violation"))
+        .count();
+    assert_eq!(reports, 1, "reported once:\n{out}");
+    assert!(
+        !out.contains(eh.connection_string().as_str()),
+        "secret in output"
+    );
+    assert!(
+        !topic_names(&ceh).contains("onprem.beta"),
+        "the refused topic does not exist"
+    );
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
+}
+
+/// Creates `topic` on the broker behind the emulator, bypassing its CreateTopics refusal.
+///
+/// An rdkafka admin client bootstrapped at the broker's own listener does not work: it learns the
+/// controller's address from metadata, which is the emulator's (the broker advertises it), and
+/// times out talking plaintext to a TLS listener. So one CreateTopics v4 request is written by
+/// hand (kafka-protocol) to the broker's listener, which answers it itself.
+fn create_behind(eh: &EventHubsEmulator, topic: &str, partitions: i32) {
+    use std::io::{Read, Write};
+
+    use bytes::BytesMut;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{
+        ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+    const V: i16 = 4;
+    let key = ApiKey::CreateTopics;
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(V)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("discovery-test")))
+        .encode(&mut buf, key.request_header_version(V))
+        .expect("header");
+    let new_topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    CreateTopicsRequest::default()
+        .with_topics(vec![new_topic])
+        .with_timeout_ms(10_000)
+        .encode(&mut buf, V)
+        .expect("body");
+    let mut conn = std::net::TcpStream::connect(eh.listener()).expect("connect to the broker");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    conn.write_all(&(buf.len() as u32).to_be_bytes())
+        .and_then(|()| conn.write_all(&buf))
+        .expect("send CreateTopics");
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len).expect("response length");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    conn.read_exact(&mut body).expect("response");
+    let mut body = bytes::Bytes::from(body);
+    let header = ResponseHeader::decode(&mut body, key.response_header_version(V)).expect("header");
+    assert_eq!(header.correlation_id, 1);
+    let response = CreateTopicsResponse::decode(&mut body, V).expect("CreateTopics response");
+    let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(
+        codes,
+        [0],
+        "creating {topic} behind the emulator: {response:?}"
+    );
+    assert!(
+        topic_names(&eh.client_config()).contains(topic),
+        "{topic} visible through the emulator"
+    );
+}
