@@ -17,6 +17,7 @@ use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::clients;
 use crate::cluster::{ClusterContext, FatalClusterError};
 use crate::flow::{self, DiscoveryClients, FlowError, FlowSetup};
+use crate::heartbeat;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::server;
@@ -142,6 +143,7 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
             flow: f.clone(),
             naming: naming.clone(),
             create_topics: t.replication.create_topics,
+            heartbeats_to_target: t.clusters[&f.target].heartbeats,
             refresh_interval: t.replication.refresh_topics_interval,
             clients: DiscoveryClients {
                 consumer: Arc::new(consumer),
@@ -157,6 +159,29 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
     }
 
     // Heartbeat emitters (heartbeat.rs): one per flow whose source cluster allows heartbeats.
+    // They stop on `shutdown`; dropping the set when `supervise` returns aborts any straggler.
+    let mut emitters = JoinSet::new();
+    if !t.replication.heartbeats_interval.is_zero() {
+        for f in t.flows.iter().filter(|f| t.clusters[&f.source].heartbeats) {
+            let source = clients.get(&f.source)?;
+            let cfg = heartbeat::EmitterConfig {
+                source: f.source.clone(),
+                target: f.target.clone(),
+                interval: t.replication.heartbeats_interval,
+                create_topics: t.replication.create_topics,
+            };
+            let clients = heartbeat::EmitterClients {
+                producer: source.producer,
+                admin: source.admin,
+            };
+            emitters.spawn(heartbeat::emit(
+                cfg,
+                clients,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
 
     let server = server::serve(
         t.metrics.listen,

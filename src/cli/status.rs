@@ -1,9 +1,263 @@
-//! `hubmirror status` (being written).
+//! `hubmirror status`: per flow, the daemon's live figures (state, records/s, replication
+//! latency — asked of the running `hubmirror run` over its HTTP listener) and the age of the
+//! newest heartbeat on the target (read from the cluster, so it works without the daemon); per
+//! cluster, the upstream clusters and their hop counts, read off the replicated heartbeat topics.
 
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+
+use super::opt::StatusArgs;
+use super::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::cluster::client_config;
+use crate::heartbeat;
+use crate::naming::{self, Naming};
+use crate::status::{now_ms, FlowReport};
+use crate::topology::{self, Topology};
+
+/// How long one cluster request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `status --json`.
+#[derive(Debug, Serialize)]
+struct Status {
+    /// Whether `hubmirror run` answered on `metrics.listen`.
+    daemon_running: bool,
+    flows: Vec<FlowLine>,
+    clusters: Vec<ClusterLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct FlowLine {
+    source: String,
+    target: String,
+    /// The daemon's state of the flow, or `not_running`.
+    state: String,
+    records_replicated: Option<u64>,
+    records_per_second: Option<f64>,
+    /// Age of the newest heartbeat of this flow on the target, ms.
+    heartbeat_age_ms: Option<i64>,
+    /// Heartbeat timestamp → target acknowledgement, ms (from the daemon).
+    replication_latency_ms: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterLine {
+    alias: String,
+    /// Why the cluster could not be read, if it could not.
+    error: Option<String>,
+    upstream: Vec<Upstream>,
+}
+
+#[derive(Debug, Serialize)]
+struct Upstream {
+    cluster: String,
+    hops: u32,
+}
 
 /// Runs `hubmirror status`.
-pub fn execute(_args: &super::opt::StatusArgs) -> ExitCode {
-    eprintln!("hubmirror status: not implemented yet");
-    ExitCode::from(super::EXIT_FAILURE)
+pub fn execute(args: &StatusArgs) -> ExitCode {
+    let t = match topology::load(&args.common.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let status = collect(&t);
+    let unreachable = status.clusters.iter().any(|c| c.error.is_some());
+    if args.json {
+        match serde_json::to_string_pretty(&status) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("hubmirror status: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    } else {
+        print!("{}", render(&status));
+    }
+    if unreachable {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn collect(t: &Topology) -> Status {
+    let naming = Naming::new(t.replication.policy, &t.replication.separator);
+    let daemon = daemon_flows(t.metrics.listen);
+    let mut clusters = Vec::new();
+    for (alias, cluster) in &t.clusters {
+        let consumer: Result<BaseConsumer, _> = client_config(cluster).create();
+        let topics = consumer
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.fetch_metadata(None, TIMEOUT).map_err(|e| e.to_string()))
+            .map(|md| {
+                md.topics()
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .collect::<Vec<_>>()
+            });
+        let (error, upstream) = match topics {
+            Ok(names) => {
+                let up = heartbeat::upstream_clusters(&naming, names.iter().map(String::as_str));
+                (
+                    None,
+                    up.into_iter()
+                        .map(|(cluster, hops)| Upstream { cluster, hops })
+                        .collect(),
+                )
+            }
+            Err(e) => (
+                Some(format!("cluster '{alias}' cannot be read: {e}")),
+                Vec::new(),
+            ),
+        };
+        clusters.push(ClusterLine {
+            alias: alias.clone(),
+            error,
+            upstream,
+        });
+    }
+    let flows = t
+        .flows
+        .iter()
+        .map(|f| {
+            let live = daemon
+                .as_ref()
+                .and_then(|d| d.get(&(f.source.clone(), f.target.clone())));
+            let topic = naming.remote_topic(&f.source, naming::HEARTBEATS_TOPIC);
+            let age = heartbeat::latest_heartbeats(
+                client_config(&t.clusters[&f.target]),
+                &topic,
+                TIMEOUT,
+            )
+            .ok()
+            .and_then(|hbs| {
+                hbs.into_iter()
+                    .find(|h| h.source == f.source && h.target == f.target)
+            })
+            .map(|h| (now_ms() - h.timestamp_ms).max(0));
+            FlowLine {
+                source: f.source.clone(),
+                target: f.target.clone(),
+                state: match live {
+                    Some(r) => serde_json::to_value(r.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    None => "not_running".into(),
+                },
+                records_replicated: live.map(|r| r.records_replicated),
+                records_per_second: live.map(|r| r.records_per_second),
+                heartbeat_age_ms: age.or(live.and_then(|r| r.heartbeat_age_ms)),
+                replication_latency_ms: live.and_then(|r| r.replication_latency_ms),
+            }
+        })
+        .collect();
+    Status {
+        daemon_running: daemon.is_some(),
+        flows,
+        clusters,
+    }
+}
+
+/// The running daemon's `/status`, by (source, target); `None` when nothing answers.
+fn daemon_flows(addr: SocketAddr) -> Option<HashMap<(String, String), FlowReport>> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /status HTTP/1.0\r\nHost: hubmirror\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let body = response.split_once("\r\n\r\n")?.1;
+    let reports: Vec<FlowReport> = serde_json::from_str(body).ok()?;
+    Some(
+        reports
+            .into_iter()
+            .map(|r| ((r.source.clone(), r.target.clone()), r))
+            .collect(),
+    )
+}
+
+fn render(s: &Status) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let mut rows = vec![[
+        "SOURCE",
+        "TARGET",
+        "STATE",
+        "RECORDS",
+        "RECORDS/S",
+        "HEARTBEAT-AGE",
+        "LATENCY",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for f in &s.flows {
+        rows.push(vec![
+            f.source.clone(),
+            f.target.clone(),
+            f.state.clone(),
+            opt(f.records_replicated.map(|n| n.to_string())),
+            opt(f.records_per_second.map(|r| format!("{r:.1}"))),
+            opt(f.heartbeat_age_ms.map(|ms| format!("{ms}ms"))),
+            opt(f.replication_latency_ms.map(|ms| format!("{ms}ms"))),
+        ]);
+    }
+    let mut out = table(&rows);
+    out.push('\n');
+    let mut rows = vec![["CLUSTER", "UPSTREAM", "HOPS"].map(String::from).to_vec()];
+    for c in &s.clusters {
+        if let Some(e) = &c.error {
+            rows.push(vec![
+                c.alias.clone(),
+                format!("unreachable: {e}"),
+                "-".into(),
+            ]);
+        } else if c.upstream.is_empty() {
+            rows.push(vec![c.alias.clone(), "-".into(), "-".into()]);
+        }
+        for u in &c.upstream {
+            rows.push(vec![c.alias.clone(), u.cluster.clone(), u.hops.to_string()]);
+        }
+    }
+    out.push_str(&table(&rows));
+    if !s.daemon_running {
+        out.push_str(
+            "\n(hubmirror run is not answering on metrics.listen: live figures unavailable)\n",
+        );
+    }
+    out
+}
+
+/// Rows as aligned columns, like kafka-consumer-groups.sh.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

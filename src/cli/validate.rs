@@ -100,6 +100,9 @@ fn cluster(out: &mut String, c: &Cluster) {
     };
     let _ = writeln!(out, "    auth: {auth}");
     let _ = writeln!(out, "    security.protocol: {}", security_protocol(c));
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let _ = writeln!(out, "    heartbeats: {}", on_off(c.heartbeats));
+    let _ = writeln!(out, "    checkpoints: {}", on_off(c.checkpoints));
     if !c.client.is_empty() {
         let keys: Vec<&str> = c.client.keys().map(String::as_str).collect();
         // Keys only: a raw setting may hold a secret (ssl.key.password, ...).
@@ -115,7 +118,8 @@ fn flow(out: &mut String, f: &Flow, t: &Topology, naming: &Naming) {
         let _ = writeln!(out, "      {p} → {}", remote_of(&p, f, naming));
     }
     let hb = crate::naming::HEARTBEATS_TOPIC;
-    if !t.replication.heartbeats_interval.is_zero() && naming.flow_replicates(f, hb) {
+    let emits = t.clusters.get(&f.source).is_some_and(|c| c.heartbeats);
+    if emits && !t.replication.heartbeats_interval.is_zero() && naming.flow_replicates(f, hb) {
         let _ = writeln!(out, "      {hb} → {}", naming.remote_topic(&f.source, hb));
     }
     list(out, "topics_exclude", &f.topics_exclude);
@@ -124,12 +128,20 @@ fn flow(out: &mut String, f: &Flow, t: &Topology, naming: &Naming) {
     } else {
         list(out, "groups", &f.groups);
         list(out, "groups_exclude", &f.groups_exclude);
-        let _ = writeln!(
-            out,
-            "    checkpoints: {} on {}",
-            naming.checkpoints_topic(&f.source),
-            f.target
-        );
+        if t.clusters.get(&f.target).is_some_and(|c| c.checkpoints) {
+            let _ = writeln!(
+                out,
+                "    checkpoints: {} on {}",
+                naming.checkpoints_topic(&f.source),
+                f.target
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "    checkpoints: off (clusters.{}.checkpoints is false)",
+                f.target
+            );
+        }
     }
 }
 
@@ -223,6 +235,7 @@ flows:
             "checkpoints: onprem.checkpoints.internal on eventhub",
             "client settings: ssl.key.password",
             "listen: 127.0.0.1:9464",
+            "    heartbeats: on\n    checkpoints: on\n",
         ] {
             assert!(s.contains(want), "missing {want:?} in:\n{s}");
         }
@@ -247,5 +260,25 @@ flows:
         assert_eq!(literal_topic("a|b"), None);
         assert!(s.contains("heartbeats_interval: off"), "{s}");
         assert!(!s.contains("heartbeats → "), "{s}");
+    }
+
+    #[test]
+    fn cluster_switches() {
+        let text = "clusters:\n  a: {bootstrap_servers: 'x:1', heartbeats: false}\n  \
+                    b: {bootstrap_servers: 'y:1', checkpoints: false}\n\
+                    flows:\n  - {source: a, target: b, topics: [t], groups: [g]}\n\
+                    \x20 - {source: b, target: a, topics: [t], groups: [g]}\n";
+        let t = topology::parse(Path::new("t.yaml"), text).expect("valid");
+        let s = render(&t);
+        for want in [
+            "  a:\n    bootstrap: x:1\n    tls: off\n    auth: none\n    security.protocol: PLAINTEXT\n    heartbeats: off\n    checkpoints: on\n",
+            "    heartbeats: on\n    checkpoints: off\n",
+            "heartbeats → b.heartbeats\n",
+            "checkpoints: off (clusters.b.checkpoints is false)",
+            "checkpoints: b.checkpoints.internal on a",
+        ] {
+            assert!(s.contains(want), "missing {want:?} in:\n{s}");
+        }
+        assert!(!s.contains("heartbeats → a.heartbeats"), "{s}");
     }
 }

@@ -148,6 +148,8 @@ mod tests {
             sasl: None,
             event_hubs: None,
             client: BTreeMap::new(),
+            heartbeats: true,
+            checkpoints: true,
         }
     }
 
@@ -164,6 +166,8 @@ mod tests {
             }),
             event_hubs: Some(eh),
             client: BTreeMap::from([("request.timeout.ms".into(), "90000".into())]),
+            heartbeats: true,
+            checkpoints: true,
         }
     }
 

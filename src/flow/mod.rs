@@ -89,6 +89,8 @@ pub struct FlowSetup {
     pub naming: Naming,
     /// Whether missing remote topics are created.
     pub create_topics: bool,
+    /// Whether heartbeats topics are copied (the target's `heartbeats` switch).
+    pub heartbeats_to_target: bool,
     /// How often source topics are listed again.
     pub refresh_interval: Duration,
     /// The source consumer, the target producer and admin client.
@@ -125,6 +127,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         setup.flow,
         setup.naming,
         setup.create_topics,
+        setup.heartbeats_to_target,
         setup.clients,
         setup.metrics.clone(),
     );

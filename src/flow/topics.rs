@@ -46,6 +46,8 @@ pub struct Discovery {
     flow: Flow,
     naming: Naming,
     create_topics: bool,
+    /// Whether heartbeats topics are copied (off when the target has `heartbeats: false`).
+    heartbeats_to_target: bool,
     clients: DiscoveryClients,
     metrics: Arc<Metrics>,
     /// Source topics already routed, with their partition count.
@@ -60,6 +62,7 @@ impl Discovery {
         flow: Flow,
         naming: Naming,
         create_topics: bool,
+        heartbeats_to_target: bool,
         clients: DiscoveryClients,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -67,6 +70,7 @@ impl Discovery {
             flow,
             naming,
             create_topics,
+            heartbeats_to_target,
             clients,
             metrics,
             routed: HashMap::new(),
@@ -82,6 +86,7 @@ impl Discovery {
             .iter()
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .filter(|t| self.naming.flow_replicates(&self.flow, t.name()))
+            .filter(|t| self.heartbeats_to_target || !self.naming.is_heartbeats(t.name()))
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
             .filter(|(name, n)| self.routed.get(name) != Some(n))
             .collect();

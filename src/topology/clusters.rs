@@ -37,6 +37,8 @@ pub(crate) fn cluster(
     }
     let tls = raw.tls.map(|t| tls(&p, t, ctx)).transpose()?;
     let client = client(&p, raw.client, ctx)?;
+    let heartbeats = switch(&p, "heartbeats", raw.heartbeats.as_deref(), ctx)?;
+    let checkpoints = switch(&p, "checkpoints", raw.checkpoints.as_deref(), ctx)?;
     let bootstrap_given = match raw.bootstrap_servers {
         Some(b) if b.trim().is_empty() => {
             return Err(ctx.invalid_at(
@@ -71,6 +73,8 @@ pub(crate) fn cluster(
             }),
             event_hubs: Some(eh),
             client,
+            heartbeats,
+            checkpoints,
         });
     }
 
@@ -93,7 +97,21 @@ pub(crate) fn cluster(
         sasl,
         event_hubs: None,
         client,
+        heartbeats,
+        checkpoints,
     })
+}
+
+/// A per-cluster on/off key (`heartbeats`, `checkpoints`): `true` (the default) or `false`.
+fn switch(p: &str, key: &str, v: Option<&str>, ctx: &Ctx<'_>) -> Result<bool, TopologyError> {
+    match v.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => {
+            let path = child(p, key);
+            Err(ctx.invalid_at(&path, format!("{path} must be `true` or `false`")))
+        }
+    }
 }
 
 fn tls(p: &str, raw: RawTls, ctx: &Ctx<'_>) -> Result<Tls, TopologyError> {

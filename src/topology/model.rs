@@ -42,6 +42,12 @@ pub struct Cluster {
     pub event_hubs: Option<EventHubs>,
     /// Raw librdkafka settings, applied last.
     pub client: BTreeMap<String, String>,
+    /// Whether flows from this cluster emit heartbeats on it (topic `heartbeats`); default true.
+    /// Off saves a topic (Event Hubs Standard allows 10 event hubs per namespace).
+    pub heartbeats: bool,
+    /// Whether flows into this cluster write their checkpoints on it
+    /// (`<source alias>.checkpoints.internal`); default true. Off saves a topic per source.
+    pub checkpoints: bool,
 }
 
 /// TLS settings of a cluster.

@@ -43,6 +43,12 @@ pub(crate) struct RawCluster {
     /// An Azure Event Hubs namespace: SASL_SSL + PLAIN with the connection string.
     #[serde(default, deserialize_with = "present")]
     pub event_hubs: Option<RawEventHubs>,
+    /// Emit heartbeats on this cluster (topic `heartbeats`, for flows whose source it is);
+    /// default `true`. `false` saves a topic (Event Hubs Standard allows 10 per namespace).
+    pub heartbeats: Option<String>,
+    /// Write `<source alias>.checkpoints.internal` on this cluster (for flows whose target it
+    /// is); default `true`. `false` saves a topic per source.
+    pub checkpoints: Option<String>,
 }
 
 /// `tls:`.

@@ -48,6 +48,8 @@ clusters:
   eventhub:
     event_hubs:
       connection_string: ${EVENTHUB_CONNECTION_STRING}
+    heartbeats: false
+    checkpoints: "False"
 flows:
   - source: onprem
     target: eventhub
@@ -78,6 +80,7 @@ metrics:
     assert_eq!(on.client["socket.keepalive.enable"], "true");
     assert_eq!(on.client["fetch.wait.max.ms"], "50");
     assert_eq!(on.client["client.id"], "a: b # not a comment");
+    assert!(on.heartbeats && on.checkpoints, "both default to true");
     let eh = &t.clusters["eventhub"];
     assert_eq!(eh.bootstrap_servers, "myns.servicebus.windows.net:9093");
     assert!(eh.tls.as_ref().is_some_and(|t| t.ca_file.is_none()));
@@ -92,6 +95,7 @@ metrics:
         eh.event_hubs.as_ref().map(|e| e.key_name.as_str()),
         Some("Root")
     );
+    assert!(!eh.heartbeats && !eh.checkpoints);
     assert_eq!(t.flows.len(), 2);
     let f = &t.flows[0];
     assert!(f.selects_topic("testeh") && f.selects_topic("orders.eu"));
@@ -167,7 +171,7 @@ fn error_messages() {
         ),
         (
             "clusters:\n  onprem:\n    bootstrap_servers: x\n    foo: 1\nflows: []\n",
-            "t.yaml:4:5: unknown key `foo` in clusters.onprem (expected one of: bootstrap_servers, tls, sasl, client, event_hubs)",
+            "t.yaml:4:5: unknown key `foo` in clusters.onprem (expected one of: bootstrap_servers, tls, sasl, client, event_hubs, heartbeats, checkpoints)",
         ),
         (
             "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\nflows:\n  - source: a\n    target: b\n    topics: [ok, 'orders[']\n",
@@ -220,6 +224,14 @@ fn error_messages() {
         (
             &format!("{MIN}replication: {{create_topics: maybe}}\n"),
             "t.yaml:6:30: replication.create_topics must be `true` or `false`",
+        ),
+        (
+            "clusters:\n  a:\n    bootstrap_servers: 'x:1'\n    heartbeats: off\nflows: []\n",
+            "t.yaml:4:17: clusters.a.heartbeats must be `true` or `false`",
+        ),
+        (
+            "clusters:\n  a: {bootstrap_servers: 'x:1', checkpoints: 1}\nflows: []\n",
+            "t.yaml:2:46: clusters.a.checkpoints must be `true` or `false`",
         ),
         (
             &format!("{MIN}metrics:\n  listen: localhost:9464\n"),
