@@ -44,6 +44,8 @@ pub struct FlowStatus {
     state: AtomicU8,
     /// Records acknowledged by the target since start.
     replicated: AtomicU64,
+    /// Records handed to the target's producer and not yet acknowledged.
+    in_flight: AtomicI64,
     /// Records per second over the last rate window, as f64 bits.
     rate_bits: AtomicU64,
     /// Timestamp (ms) inside the last heartbeat whose copy the target acknowledged; 0 = none.
@@ -60,6 +62,7 @@ impl FlowStatus {
             target: target.to_string(),
             state: AtomicU8::new(FlowState::Starting as u8),
             replicated: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
             rate_bits: AtomicU64::new(0f64.to_bits()),
             heartbeat_ts_ms: AtomicI64::new(0),
             heartbeat_latency_ms: AtomicI64::new(-1),
@@ -79,6 +82,11 @@ impl FlowStatus {
     /// Adds `n` acknowledged records.
     pub fn add_replicated(&self, n: u64) {
         self.replicated.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Notes a record handed to the producer (`+1`) or settled (`-1`).
+    pub fn add_in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Records acknowledged since start.
@@ -108,6 +116,7 @@ impl FlowStatus {
             target: self.target.clone(),
             state: self.state(),
             records_replicated: self.replicated(),
+            records_in_flight: self.in_flight.load(Ordering::Relaxed).max(0) as u64,
             records_per_second: f64::from_bits(self.rate_bits.load(Ordering::Relaxed)),
             heartbeat_age_ms: (hb > 0).then(|| (now_ms() - hb).max(0)),
             replication_latency_ms: (latency >= 0).then_some(latency),
@@ -123,6 +132,9 @@ pub struct FlowReport {
     pub state: FlowState,
     /// Records acknowledged by the target since the daemon started.
     pub records_replicated: u64,
+    /// Records sent to the target and not yet acknowledged.
+    #[serde(default)]
+    pub records_in_flight: u64,
     /// Recent records per second.
     pub records_per_second: f64,
     /// Age of the newest heartbeat this flow replicated, ms.

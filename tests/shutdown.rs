@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::hubmirror::{signal, Running, Workdir};
+use support::hubmirror::{daemon_status, signal, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
 
@@ -34,6 +34,24 @@ fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
     );
     signal(b.pid(), Signal::SIGSTOP);
     kafka::produce_test_records(&ca, "orders", 2, 100..1100, 1_700_000_000_000);
+    // Wait until hubmirror really holds unacknowledged records.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = daemon_status(&work.metrics_addr());
+        let in_flight = status
+            .as_ref()
+            .and_then(|s| s[0]["records_in_flight"].as_u64())
+            .unwrap_or(0);
+        if in_flight > 0 {
+            println!("{in_flight} records in flight to the frozen target");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no records in flight: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     (a, b, work, run)
 }
 
@@ -43,11 +61,15 @@ fn first_signal_drains_for_a_bounded_time_and_exits_zero() {
     let started = Instant::now();
     let status = run.terminate(Duration::from_secs(10));
     signal(b.pid(), Signal::SIGCONT);
-    println!(
-        "stopped in {:?} with a frozen target: {status}",
-        started.elapsed()
-    );
+    let took = started.elapsed();
+    println!("stopped in {took:?} with a frozen target: {status}");
     assert!(status.success(), "{}", run.output());
+    // It waited for the in-flight records (the drain timeout), then gave up on them.
+    assert!(
+        took >= Duration::from_secs(6),
+        "did not wait for in-flight records: {took:?}"
+    );
+    run.wait_for_line(&["not acknowledged within"], Duration::from_secs(1));
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::status::FlowStatus;
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a stop may wait for in-flight deliveries before committing what was acknowledged.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 
 /// One consumed record on its way to the target.
 pub struct Pending {
@@ -94,16 +94,26 @@ pub async fn run(
                 Ok(())
             }
             Fate::Sent { delivery, bytes } => {
-                let outcome = match drain_deadline {
-                    Some(d) => match tokio::time::timeout_at(d, delivery).await {
-                        Ok(o) => o,
-                        Err(_) => {
-                            tracing::warn!(target = %target, "stop: in-flight records not acknowledged within {DRAIN_TIMEOUT:?}; they will be replicated again");
-                            break Ok(());
-                        }
-                    },
-                    None => delivery.await,
+                let mut delivery = delivery;
+                // Wait for the acknowledgement; once stopping, only until the drain deadline.
+                let outcome = loop {
+                    let deadline = match drain_deadline {
+                        Some(d) => d,
+                        None => tokio::select! {
+                            o = &mut delivery => break Some(o),
+                            _ = shutdown.cancelled() => {
+                                drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+                                continue;
+                            }
+                        },
+                    };
+                    break tokio::time::timeout_at(deadline, &mut delivery).await.ok();
                 };
+                let Some(outcome) = outcome else {
+                    tracing::warn!(target = %target, "stop: in-flight records not acknowledged within {DRAIN_TIMEOUT:?}; they will be replicated again");
+                    break Ok(());
+                };
+                status.add_in_flight(-1);
                 match outcome {
                     Ok(Ok(_)) => {
                         pending.route.replicated.inc();

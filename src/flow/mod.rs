@@ -146,6 +146,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         consumer,
         producer,
         metrics: setup.metrics,
+        status: setup.status.clone(),
         routes: HashMap::new(),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
@@ -209,6 +210,7 @@ struct ConsumeLoop {
     consumer: Arc<StreamConsumer<ClusterContext>>,
     producer: FutureProducer<ClusterContext>,
     metrics: Arc<Metrics>,
+    status: Arc<FlowStatus>,
     /// Routes by source topic.
     routes: HashMap<String, Arc<Route>>,
 }
@@ -265,7 +267,10 @@ impl ConsumeLoop {
         let bytes = msg.key().map_or(0, <[u8]>::len) + msg.payload().map_or(0, <[u8]>::len);
         loop {
             match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(Fate::Sent { delivery, bytes }),
+                Ok(delivery) => {
+                    self.status.add_in_flight(1);
+                    return Ok(Fate::Sent { delivery, bytes });
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     // The target is slower than the source: wait for room, not for ever if stopping.

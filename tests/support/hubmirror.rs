@@ -167,3 +167,14 @@ impl Drop for Running {
         }
     }
 }
+
+/// The running daemon's `/status` at `addr` (`host:port`), or `None` when it does not answer.
+pub fn daemon_status(addr: &str) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"GET /status HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    serde_json::from_str(response.split_once("\r\n\r\n")?.1).ok()
+}
