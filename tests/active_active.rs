@@ -273,3 +273,49 @@ fn identity_ring_of_three_delivers_every_record_once_everywhere() {
         run.output()
     );
 }
+
+#[test]
+fn identity_mesh_a_b_c_delivers_every_record_once_everywhere() {
+    let (a, b, c) = (Tansu::start(), Tansu::start(), Tansu::start());
+    let cfgs = [
+        kafka::plain(&a.listener()),
+        kafka::plain(&b.listener()),
+        kafka::plain(&c.listener()),
+    ];
+    for cfg in &cfgs {
+        kafka::create_topic(cfg, "mesh", PARTITIONS);
+    }
+    let work = Workdir::new();
+    let topo = work.topology(&format!(
+        "clusters:\n{}{}{}flows:\n{}{}",
+        plain_cluster("a", &a),
+        plain_cluster("b", &b),
+        plain_cluster("c", &c),
+        flows(&[("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")], "[mesh]"),
+        replication("identity")
+    ));
+    let mut run = Running::start(&topo, &[]);
+    let n = produce_everywhere(
+        &[
+            (&cfgs[0], "mesh", "a"),
+            (&cfgs[1], "mesh", "b"),
+            (&cfgs[2], "mesh", "c"),
+        ],
+        500,
+        5,
+    );
+    let expected = [("a", n[0]), ("b", n[1]), ("c", n[2])];
+    let total: usize = n.iter().sum();
+    for (alias, cfg) in ["a", "b", "c"].iter().zip(&cfgs) {
+        let recs = kafka::read_all(cfg, "mesh", total, Duration::from_secs(120));
+        println!(
+            "{}",
+            kafka::assert_exactly_once(&recs, &expected, &format!("{alias}/mesh"))
+        );
+    }
+    assert!(
+        run.terminate(Duration::from_secs(10)).success(),
+        "{}",
+        run.output()
+    );
+}
