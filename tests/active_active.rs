@@ -183,6 +183,34 @@ fn identity_policy_with_event_hubs_same_topic_both_ways_never_ping_pongs() {
         let recs = kafka::read_all(cfg, "testeh", total, deadline);
         kafka::assert_exactly_once(&recs, &expected, &format!("{side}/testeh after quiescence"));
     }
+    // Each flow dropped exactly the copies of the other side's records (the loop rule), counted.
+    let metrics = support::hubmirror::http_get(&work.metrics_addr(), "/metrics").expect("metrics");
+    let dropped = |s: &str, t: &str| {
+        support::hubmirror::metric_sum(
+            &metrics,
+            "hubmirror_records_skipped_total",
+            &[
+                &format!("source=\"{s}\""),
+                &format!("target=\"{t}\""),
+                "reason=\"loop\"",
+            ],
+        )
+    };
+    println!(
+        "dropped by the loop rule: onprem->eventhub {}, eventhub->onprem {}",
+        dropped("onprem", "eventhub"),
+        dropped("eventhub", "onprem")
+    );
+    assert_eq!(
+        dropped("onprem", "eventhub") as usize,
+        n[1],
+        "copies of eventhub's records not sent back"
+    );
+    assert_eq!(
+        dropped("eventhub", "onprem") as usize,
+        n[0],
+        "copies of onprem's records not sent back"
+    );
     assert!(
         run.terminate(Duration::from_secs(10)).success(),
         "{}",

@@ -168,13 +168,29 @@ impl Drop for Running {
     }
 }
 
-/// The running daemon's `/status` at `addr` (`host:port`), or `None` when it does not answer.
-pub fn daemon_status(addr: &str) -> Option<serde_json::Value> {
+/// GET `path` from the daemon's HTTP listener at `addr` (`host:port`); the body, or `None`.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /status HTTP/1.0\r\n\r\n").ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    serde_json::from_str(response.split_once("\r\n\r\n")?.1).ok()
+    Some(response.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// The running daemon's `/status` at `addr` (`host:port`), or `None` when it does not answer.
+pub fn daemon_status(addr: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&http_get(addr, "/status")?).ok()
+}
+
+/// The sum of every sample of metric `name` whose labels contain all of `labels` (`k="v"`).
+pub fn metric_sum(metrics_text: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics_text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
