@@ -10,7 +10,9 @@
 //! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
 //! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
 //! - [`heartbeat`]: MM2-format heartbeats: emitting, reading, upstream clusters and hops.
+//! - [`checkpoint`]: MM2-format checkpoints; consumer groups: listing, committed offsets, commits.
 //! - [`flow`]: one direction source → target: discover topics, consume, produce, ack, commit.
+//! - [`store`]: the sled offset-translation store: exact upstream → downstream segments, checkpoints.
 //! - [`metrics`]: Prometheus counters shared by every flow.
 //! - [`status`]: what the running daemon knows of each flow (state, rates, heartbeat latency).
 //! - [`server`]: the HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
@@ -18,6 +20,7 @@
 //! - [`emulator`]: the Event Hubs Kafka-endpoint emulator (TLS + SASL PLAIN) used by tests and demo.
 //! - [`cli`]: the `hubmirror` command line.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
 pub mod emulator;
@@ -29,4 +32,5 @@ pub mod naming;
 pub mod server;
 pub mod shutdown;
 pub mod status;
+pub mod store;
 pub mod topology;

@@ -1,11 +1,12 @@
 //! The daemon's HTTP listener on `metrics.listen`: `/metrics` (Prometheus text), `/healthz`
 //! (the process is alive), `/readyz` (every flow is running), `/status` (flows as JSON, read by
-//! `hubmirror status`).
+//! `hubmirror status`), and the offset-translation store for the inspection commands while
+//! this process holds it (`/store/checkpoints`, `/store/translate`, `/store/reverse`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -15,12 +16,38 @@ use prometheus::{Encoder, TextEncoder};
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::status::Registry;
+use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
+use serde::Deserialize;
 
 /// What the handlers read.
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
     flows: Registry,
+    store: Store,
+}
+
+/// One flow partition and an offset on it, as the `/store/translate` and `/store/reverse`
+/// query strings carry them.
+#[derive(Debug, Deserialize)]
+pub struct OffsetQuery {
+    /// Flow source alias.
+    pub source: String,
+    /// Flow target alias.
+    pub target: String,
+    /// Source topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The offset to translate (upstream for translate, downstream for reverse).
+    pub offset: i64,
+}
+
+/// `/store/checkpoints?group=G`.
+#[derive(Debug, Deserialize)]
+pub struct GroupQuery {
+    /// Only this group's checkpoints, when given.
+    pub group: Option<String>,
 }
 
 /// Binds `addr` (fails at once if it cannot) and serves until `shutdown`.
@@ -28,6 +55,7 @@ pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     flows: Registry,
+    store: Store,
     shutdown: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -37,7 +65,14 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
-        .with_state(AppState { metrics, flows });
+        .route("/store/checkpoints", get(checkpoints))
+        .route("/store/translate", get(translate))
+        .route("/store/reverse", get(reverse))
+        .with_state(AppState {
+            metrics,
+            flows,
+            store,
+        });
     tracing::info!(listen = %bound, "serving /metrics, /healthz, /readyz, /status");
     Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -76,4 +111,40 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn status(State(s): State<AppState>) -> impl IntoResponse {
     Json(s.flows.reports())
+}
+
+fn store_error(e: StoreError) -> (StatusCode, String) {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+async fn checkpoints(
+    State(s): State<AppState>,
+    Query(q): Query<GroupQuery>,
+) -> Result<Json<Vec<StoredCheckpoint>>, (StatusCode, String)> {
+    s.store
+        .checkpoints(q.group.as_deref())
+        .map(Json)
+        .map_err(store_error)
+}
+
+async fn translate(
+    State(s): State<AppState>,
+    Query(q): Query<OffsetQuery>,
+) -> Result<Json<Translation>, (StatusCode, String)> {
+    let key = PartitionKey::new(&q.source, &q.target, &q.topic, q.partition);
+    s.store
+        .translate(&key, q.offset)
+        .map(Json)
+        .map_err(store_error)
+}
+
+async fn reverse(
+    State(s): State<AppState>,
+    Query(q): Query<OffsetQuery>,
+) -> Result<Json<Option<i64>>, (StatusCode, String)> {
+    let key = PartitionKey::new(&q.source, &q.target, &q.topic, q.partition);
+    s.store
+        .reverse(&key, q.offset)
+        .map(Json)
+        .map_err(store_error)
 }

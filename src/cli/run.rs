@@ -23,6 +23,7 @@ use crate::naming::Naming;
 use crate::server;
 use crate::shutdown::{self, CancellationToken};
 use crate::status::Registry;
+use crate::store::Store;
 use crate::topology::{self, Topology};
 
 /// How long a stop may take before the process exits regardless (the contract says 10 s).
@@ -44,6 +45,8 @@ enum RunError {
         role: &'static str,
         source: KafkaError,
     },
+    #[error("store.path: {0}")]
+    Store(crate::store::StoreError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot listen on {addr} (metrics.listen): {source}; choose a free address")]
@@ -125,6 +128,7 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
     let naming = Naming::new(t.replication.policy, &t.replication.separator);
     let mut registry = Registry::default();
+    let store = Store::open(&t.store.path).map_err(RunError::Store)?;
     let mut clients = Clients {
         topology: &t,
         fatal: fatal_tx.clone(),
@@ -152,6 +156,7 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
             },
             metrics: metrics.clone(),
             status: registry.add(&f.source, &f.target),
+            store: store.clone(),
         };
         let name = f.name();
         let token = shutdown.clone();
@@ -187,6 +192,7 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
         t.metrics.listen,
         metrics.clone(),
         registry,
+        store.clone(),
         shutdown.clone(),
     )
     .await

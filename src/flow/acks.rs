@@ -19,6 +19,7 @@ use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
 use crate::shutdown::CancellationToken;
 use crate::status::FlowStatus;
+use crate::store::{Event, PartitionKey, Store};
 
 /// How often acknowledged positions are committed to the source while running
 /// (Event Hubs throttles commits to 4/s per partition).
@@ -52,16 +53,36 @@ pub enum Fate {
     Skipped,
 }
 
+/// What the ack task works with.
+pub struct AckContext {
+    /// The flow's source consumer (offsets are committed through it).
+    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    /// Source cluster alias.
+    pub source: String,
+    /// Target cluster alias.
+    pub target: String,
+    /// The flow's live status.
+    pub status: Arc<FlowStatus>,
+    /// The offset-translation store: every acknowledged batch is recorded there before the
+    /// source offsets that cover it are committed.
+    pub store: Store,
+}
+
 /// Awaits deliveries in order and commits contiguous positions until the consume loop closes
 /// the channel (or a delivery fails, or the drain deadline passes after `shutdown`).
 pub async fn run(
     mut rx: mpsc::Receiver<Pending>,
-    consumer: Arc<StreamConsumer<ClusterContext>>,
-    target: String,
-    status: Arc<FlowStatus>,
+    ctx: AckContext,
     shutdown: CancellationToken,
 ) -> Result<(), FlowError> {
-    let mut positions = Positions::default();
+    let AckContext {
+        consumer,
+        source,
+        target,
+        status,
+        store,
+    } = ctx;
+    let mut positions = Positions::new(&source, &target, store);
     let mut rate = Rate::new(&status);
     let mut next_commit = Instant::now() + COMMIT_INTERVAL;
     let mut drain_deadline: Option<Instant> = None;
@@ -82,7 +103,9 @@ pub async fn run(
                     tracing::warn!(target = %target, "stop: in-flight records not acknowledged within {DRAIN_TIMEOUT:?}; they will be replicated again");
                     break Ok(());
                 }
-                positions.commit(&consumer, CommitMode::Async);
+                if let Err(e) = positions.commit(&consumer, CommitMode::Async) {
+                    break Err(e);
+                }
                 rate.update(&status);
                 next_commit = Instant::now() + COMMIT_INTERVAL;
                 continue;
@@ -91,7 +114,7 @@ pub async fn run(
         let acked = match pending.fate {
             Fate::Skipped => {
                 pending.route.skipped_loop.inc();
-                Ok(())
+                Ok(None)
             }
             Fate::Sent { delivery, bytes } => {
                 let mut delivery = delivery;
@@ -115,14 +138,14 @@ pub async fn run(
                 };
                 status.add_in_flight(-1);
                 match outcome {
-                    Ok(Ok(_)) => {
+                    Ok(Ok(delivery)) => {
                         pending.route.replicated.inc();
                         pending.route.bytes.inc_by(bytes as u64);
                         status.add_replicated(1);
                         if let Some(ts) = pending.heartbeat_ts {
                             status.heartbeat_replicated(ts);
                         }
-                        Ok(())
+                        Ok(Some(delivery.offset))
                     }
                     Ok(Err((e, _))) => Err(FlowError::Delivery(Box::new(DeliveryFailure {
                         target: target.clone(),
@@ -136,39 +159,79 @@ pub async fn run(
             }
         };
         match acked {
-            Ok(()) => positions.ack(&pending.route, pending.partition, pending.offset),
+            Ok(downstream) => positions.ack(
+                &pending.route,
+                pending.partition,
+                pending.offset,
+                downstream,
+            ),
             Err(e) => break Err(e),
         }
         if Instant::now() >= next_commit && drain_deadline.is_none() {
-            positions.commit(&consumer, CommitMode::Async);
+            if let Err(e) = positions.commit(&consumer, CommitMode::Async) {
+                break Err(e);
+            }
             rate.update(&status);
             next_commit = Instant::now() + COMMIT_INTERVAL;
         }
     };
-    // Whatever ended the loop, what was acknowledged is committed before returning.
-    positions.commit(&consumer, CommitMode::Sync);
-    result
+    // Whatever ended the loop, what was acknowledged is recorded and committed before returning.
+    let committed = positions.commit(&consumer, CommitMode::Sync);
+    result.and(committed)
 }
 
-/// Next offset to commit per source (topic, partition), and whether it changed since the last
-/// commit.
-#[derive(Default)]
+/// Per source (topic, partition): the next offset to commit and what the store has not been
+/// told yet. Commits always record in the store first: a committed source offset is never
+/// ahead of the translations that cover it.
 struct Positions {
+    source: String,
+    target: String,
+    store: Store,
     next: HashMap<(Arc<str>, i32), i64>,
+    events: HashMap<(Arc<str>, i32), Vec<Event>>,
     dirty: bool,
 }
 
 impl Positions {
-    fn ack(&mut self, route: &Arc<Route>, partition: i32, offset: i64) {
-        self.next
-            .insert((route.source_topic.clone(), partition), offset + 1);
+    fn new(source: &str, target: &str, store: Store) -> Self {
+        Positions {
+            source: source.to_string(),
+            target: target.to_string(),
+            store,
+            next: HashMap::new(),
+            events: HashMap::new(),
+            dirty: false,
+        }
+    }
+
+    fn ack(&mut self, route: &Arc<Route>, partition: i32, offset: i64, downstream: Option<i64>) {
+        let key = (route.source_topic.clone(), partition);
+        let event = match downstream {
+            Some(downstream) => Event::Replicated {
+                upstream: offset,
+                downstream,
+            },
+            None => Event::Skipped { upstream: offset },
+        };
+        self.events.entry(key.clone()).or_default().push(event);
+        self.next.insert(key, offset + 1);
         self.dirty = true;
     }
 
-    fn commit(&mut self, consumer: &StreamConsumer<ClusterContext>, mode: CommitMode) {
+    fn commit(
+        &mut self,
+        consumer: &StreamConsumer<ClusterContext>,
+        mode: CommitMode,
+    ) -> Result<(), FlowError> {
         if !self.dirty {
-            return;
+            return Ok(());
         }
+        for ((topic, partition), events) in self.events.iter_mut().filter(|(_, e)| !e.is_empty()) {
+            let key = PartitionKey::new(&self.source, &self.target, topic, *partition);
+            self.store.record(&key, events).map_err(FlowError::Store)?;
+            events.clear();
+        }
+        self.store.flush().map_err(FlowError::Store)?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &self.next {
             if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
@@ -183,6 +246,7 @@ impl Positions {
             Ok(()) => self.dirty = false,
             Err(e) => tracing::warn!("committing source offsets failed (will retry): {e}"),
         }
+        Ok(())
     }
 }
 

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::shutdown::CancellationToken;
 use crate::status::{FlowState, FlowStatus};
+use crate::store::Store;
 use crate::topology::Flow;
 use acks::{Fate, Pending};
 
@@ -54,6 +55,10 @@ pub enum FlowError {
     /// The producer was dropped while records were in flight.
     #[error("the target producer closed with records in flight")]
     ProducerGone,
+    /// The offset-translation store failed: replicating on without recording would break
+    /// failover, so the flow stops.
+    #[error("offset-translation store: {0}")]
+    Store(#[from] crate::store::StoreError),
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -99,6 +104,8 @@ pub struct FlowSetup {
     pub metrics: Arc<Metrics>,
     /// This flow's live status (read by `/status` and `/readyz`).
     pub status: Arc<FlowStatus>,
+    /// The offset-translation store.
+    pub store: Store,
 }
 
 /// Runs the flow until `shutdown` is cancelled (then drains and commits) or it fails.
@@ -111,10 +118,16 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
 
     let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
     let acks = {
-        let (consumer, target, token) = (consumer.clone(), target.clone(), token.clone());
-        let status = setup.status.clone();
+        let ctx = acks::AckContext {
+            consumer: consumer.clone(),
+            source: source.clone(),
+            target: target.clone(),
+            status: setup.status.clone(),
+            store: setup.store.clone(),
+        };
+        let token = token.clone();
         tokio::spawn(async move {
-            let result = acks::run(pending_rx, consumer, target, status, token.clone()).await;
+            let result = acks::run(pending_rx, ctx, token.clone()).await;
             if result.is_err() {
                 token.cancel();
             }

@@ -1,0 +1,130 @@
+//! The checkpoint record codec: MirrorMaker 2's `Checkpoint` key and value, byte for byte.
+
+use super::CheckpointError;
+
+/// The only value version MM2 has written so far.
+const VERSION: i16 = 0;
+
+/// One checkpoint: `group`, at `upstream_offset` of partition `partition` of the source topic,
+/// resumes at `downstream_offset` of the same partition of `topic` on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The consumer group.
+    pub group: String,
+    /// The DOWNSTREAM (remote) topic name, as MM2 writes it: `onprem.orders`, or `orders` under
+    /// the identity policy.
+    pub topic: String,
+    /// The partition number (the same on both sides).
+    pub partition: i32,
+    /// The group's committed offset on the source: the next record it would read there.
+    pub upstream_offset: i64,
+    /// Where the group resumes on the target: the offset of the copy of the record at
+    /// `upstream_offset` (or of the next replicated one).
+    pub downstream_offset: i64,
+    /// The metadata the group committed with its offset (usually empty); MM2 carries it over.
+    pub metadata: String,
+}
+
+impl Checkpoint {
+    /// The record key: `[group][topic]` (each an int16 length and UTF-8 bytes), then
+    /// `[partition int32]`. Fails only if a string is longer than 32,767 bytes.
+    pub fn encode_key(&self) -> Result<Vec<u8>, CheckpointError> {
+        let mut out = Vec::with_capacity(8 + self.group.len() + self.topic.len());
+        put_string(&mut out, "group", &self.group)?;
+        put_string(&mut out, "topic", &self.topic)?;
+        out.extend_from_slice(&self.partition.to_be_bytes());
+        Ok(out)
+    }
+
+    /// The record value: `[version int16 = 0][upstream offset int64][downstream offset int64]
+    /// [metadata]`. Fails only if the metadata is longer than 32,767 bytes.
+    pub fn encode_value(&self) -> Result<Vec<u8>, CheckpointError> {
+        let mut out = Vec::with_capacity(20 + self.metadata.len());
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&self.upstream_offset.to_be_bytes());
+        out.extend_from_slice(&self.downstream_offset.to_be_bytes());
+        put_string(&mut out, "metadata", &self.metadata)?;
+        Ok(out)
+    }
+
+    /// Parses a checkpoint record. Anything malformed (short, a negative length, not UTF-8,
+    /// another version, bytes after the last field) is an error, never a panic.
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        let mut k = key;
+        let group = take_string(&mut k, "group")?;
+        let topic = take_string(&mut k, "topic")?;
+        let partition = i32::from_be_bytes(take(&mut k, "partition")?);
+        no_trailing("key", k)?;
+        let mut v = value;
+        let version = i16::from_be_bytes(take(&mut v, "version")?);
+        if version != VERSION {
+            return Err(CheckpointError::UnsupportedVersion(version));
+        }
+        let upstream_offset = i64::from_be_bytes(take(&mut v, "upstream offset")?);
+        let downstream_offset = i64::from_be_bytes(take(&mut v, "downstream offset")?);
+        let metadata = take_string(&mut v, "metadata")?;
+        no_trailing("value", v)?;
+        Ok(Checkpoint {
+            group,
+            topic,
+            partition,
+            upstream_offset,
+            downstream_offset,
+            metadata,
+        })
+    }
+}
+
+fn put_string(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<(), CheckpointError> {
+    let len = i16::try_from(s.len()).map_err(|_| CheckpointError::TooLong {
+        field,
+        len: s.len(),
+    })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// The next `N` bytes of `buf`, advancing it.
+fn take<const N: usize>(buf: &mut &[u8], field: &'static str) -> Result<[u8; N], CheckpointError> {
+    let (head, rest) = take_slice(buf, N, field)?;
+    *buf = rest;
+    let mut out = [0u8; N];
+    // `take_slice` returned exactly N bytes.
+    out.copy_from_slice(head);
+    Ok(out)
+}
+
+fn take_slice<'b>(
+    buf: &'b [u8],
+    n: usize,
+    field: &'static str,
+) -> Result<(&'b [u8], &'b [u8]), CheckpointError> {
+    if buf.len() < n {
+        return Err(CheckpointError::Truncated {
+            field,
+            need: n,
+            have: buf.len(),
+        });
+    }
+    Ok(buf.split_at(n))
+}
+
+fn take_string(buf: &mut &[u8], field: &'static str) -> Result<String, CheckpointError> {
+    let len = i16::from_be_bytes(take(buf, field)?);
+    let n = usize::try_from(len).map_err(|_| CheckpointError::NegativeLength { field, len })?;
+    let (bytes, rest) = take_slice(buf, n, field)?;
+    *buf = rest;
+    String::from_utf8(bytes.to_vec()).map_err(|_| CheckpointError::NotUtf8 { field })
+}
+
+fn no_trailing(part: &'static str, rest: &[u8]) -> Result<(), CheckpointError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckpointError::TrailingBytes {
+            part,
+            extra: rest.len(),
+        })
+    }
+}
