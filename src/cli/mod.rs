@@ -1,10 +1,13 @@
 //! The `hubmirror` command line: [`opt`] holds the clap types, one module per command.
 //! `main.rs` only parses and calls [`run`].
 
+pub mod checkpoints;
+pub mod failover;
 pub mod opt;
 mod run;
 pub mod status;
 pub mod topics;
+pub mod translate;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -37,6 +40,18 @@ pub fn run(opt: Opt) -> ExitCode {
         Command::Status(args) => {
             init_tracing(args.common.log_format);
             status::execute(&args)
+        }
+        Command::Checkpoints(args) => {
+            init_tracing(args.common.log_format);
+            checkpoints::execute(&args)
+        }
+        Command::Translate(args) => {
+            init_tracing(args.common.log_format);
+            translate::execute(&args)
+        }
+        Command::Failover(args) => {
+            init_tracing(args.common.log_format);
+            failover::execute(&args)
         }
     }
 }

@@ -44,6 +44,12 @@ pub enum Command {
     Topics(TopicsArgs),
     /// Per flow: state, records/s, heartbeat age, replication latency, lag; upstream clusters and hops.
     Status(StatusArgs),
+    /// The latest checkpoint of each (group, topic, partition).
+    Checkpoints(CheckpointsArgs),
+    /// Where group G, at its position on cluster A, should resume on cluster B.
+    Translate(TranslateArgs),
+    /// Move group G from cluster A to cluster B: a dry run (the plan) unless --execute.
+    Failover(FailoverArgs),
 }
 
 /// `hubmirror run`.
@@ -78,4 +84,56 @@ pub struct StatusArgs {
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `hubmirror checkpoints`.
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Only this consumer group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Print one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The group and direction of `translate` and `failover`.
+#[derive(Debug, Clone, Args)]
+pub struct Move {
+    /// The consumer group.
+    #[arg(long)]
+    pub group: String,
+    /// The cluster alias the group is on now.
+    #[arg(long)]
+    pub from: String,
+    /// The cluster alias the group moves to.
+    #[arg(long)]
+    pub to: String,
+    /// Print one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hubmirror translate`.
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub r#move: Move,
+}
+
+/// `hubmirror failover`.
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub r#move: Move,
+    /// Commit the plan for the group on the target (refused with exit 3 while the group has
+    /// active members there). Without it, only the plan is printed.
+    #[arg(long)]
+    pub execute: bool,
 }

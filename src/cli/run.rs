@@ -188,6 +188,8 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
         }
     }
 
+    // Checkpoint tasks (checkpoint/task.rs): one per flow that selects groups.
+
     let server = server::serve(
         t.metrics.listen,
         metrics.clone(),
