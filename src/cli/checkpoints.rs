@@ -1,9 +1,213 @@
-//! `hubmirror checkpoints` (being written).
+//! `hubmirror checkpoints [--group G] [--json]`: the latest checkpoint of each (group, topic,
+//! partition), one row each — from the running daemon, else the store at `store.path`, else
+//! (no store: the site's disk is lost) the `<source>.checkpoints.internal` topic of every flow on
+//! its target (clusters with `checkpoints: false` have none).
+//!
+//! Exit 0 with the rows (none is not an error); 2 for a topology error; 1 when the daemon or
+//! the store fails, or a target to read a checkpoints topic from cannot be reached.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use serde::Serialize;
+
+use super::error::CommandError;
+use super::offsets::{topic_checkpoints, OffsetSource, Via};
+use super::opt::CheckpointsArgs;
+use super::status::table;
+use super::translate::to_json;
+use crate::checkpoint::checkpoints_topic;
+use crate::status::now_ms;
+use crate::store::StoredCheckpoint;
+use crate::topology::{self, Topology};
+
+/// One element of `checkpoints --json`.
+#[derive(Debug, Serialize)]
+struct Line {
+    group: String,
+    /// The flow's source alias.
+    source: String,
+    /// The flow's target alias.
+    target: String,
+    source_topic: String,
+    partition: i32,
+    /// The group's committed offset on the source when the checkpoint was taken.
+    upstream_offset: i64,
+    /// The topic's name on the target.
+    target_topic: String,
+    /// Where the group resumes on the target.
+    downstream_offset: i64,
+    /// How old the checkpoint is, ms (`null` when its record carries no timestamp).
+    age_ms: Option<i64>,
+    /// What answered.
+    via: Via,
+}
+
+impl Line {
+    fn new(c: StoredCheckpoint, via: Via, now: i64) -> Line {
+        Line {
+            age_ms: (c.timestamp_ms > 0).then(|| (now - c.timestamp_ms).max(0)),
+            group: c.group,
+            source: c.source,
+            target: c.target,
+            source_topic: c.source_topic,
+            partition: c.partition,
+            upstream_offset: c.upstream_offset,
+            target_topic: c.remote_topic,
+            downstream_offset: c.downstream_offset,
+            via,
+        }
+    }
+}
+
 /// Runs `hubmirror checkpoints`.
-pub fn execute(_args: &super::opt::CheckpointsArgs) -> ExitCode {
-    eprintln!("hubmirror checkpoints: not implemented yet");
-    ExitCode::from(super::EXIT_FAILURE)
+pub fn execute(args: &CheckpointsArgs) -> ExitCode {
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
+}
+
+fn run(args: &CheckpointsArgs) -> Result<(), CommandError> {
+    let t = topology::load(&args.common.config)?;
+    let (checkpoints, via, via_line) = collect(&t, args.group.as_deref())?;
+    let now = now_ms();
+    let mut lines: Vec<Line> = checkpoints
+        .into_iter()
+        .map(|c| Line::new(c, via, now))
+        .collect();
+    lines.sort_by(|a, b| {
+        let key = |l: &Line| (l.group.clone(), l.source.clone(), l.target.clone());
+        (key(a), &a.source_topic, a.partition).cmp(&(key(b), &b.source_topic, b.partition))
+    });
+    if args.json {
+        println!("{}", to_json(&lines)?);
+    } else {
+        print!("{}", render(&via_line, &lines));
+    }
+    Ok(())
+}
+
+/// The checkpoints, what gave them, and one line saying so.
+fn collect(
+    t: &Topology,
+    group: Option<&str>,
+) -> Result<(Vec<StoredCheckpoint>, Via, String), CommandError> {
+    if let Some(src) = OffsetSource::open(t)? {
+        return Ok((src.checkpoints(group)?, src.via(), src.describe()));
+    }
+    let mut all = Vec::new();
+    let mut read = Vec::new();
+    for flow in &t.flows {
+        if !t.clusters[&flow.target].checkpoints {
+            continue;
+        }
+        all.extend(topic_checkpoints(t, flow, group)?);
+        read.push(format!(
+            "{} on '{}'",
+            checkpoints_topic(&flow.source),
+            flow.target
+        ));
+    }
+    let line = format!(
+        "via: checkpoints-topic (no store at {}; read {})",
+        t.store.path.display(),
+        if read.is_empty() {
+            "nothing: every target has checkpoints: false".to_string()
+        } else {
+            read.join(", ")
+        }
+    );
+    Ok((all, Via::CheckpointsTopic, line))
+}
+
+fn render(via_line: &str, lines: &[Line]) -> String {
+    let mut out = format!("{via_line}\n");
+    if lines.is_empty() {
+        let _ = writeln!(out, "no checkpoints");
+        return out;
+    }
+    let mut rows = vec![[
+        "GROUP",
+        "SOURCE",
+        "TARGET",
+        "SOURCE-TOPIC",
+        "PARTITION",
+        "UPSTREAM-OFFSET",
+        "TARGET-TOPIC",
+        "DOWNSTREAM-OFFSET",
+        "AGE",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for l in lines {
+        rows.push(vec![
+            l.group.clone(),
+            l.source.clone(),
+            l.target.clone(),
+            l.source_topic.clone(),
+            l.partition.to_string(),
+            l.upstream_offset.to_string(),
+            l.target_topic.clone(),
+            l.downstream_offset.to_string(),
+            l.age_ms.map_or_else(|| "-".into(), age),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+/// `850ms`, `12.3s`, `4m05s`, `2h07m`.
+fn age(ms: i64) -> String {
+    match ms {
+        ..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(age(850), "850ms");
+        assert_eq!(age(12_345), "12.3s");
+        assert_eq!(age(245_000), "4m05s");
+        assert_eq!(age(7_620_000), "2h07m");
+    }
+
+    #[test]
+    fn json_has_the_spec_fields() {
+        let c = StoredCheckpoint {
+            source: "a".into(),
+            target: "b".into(),
+            group: "app".into(),
+            source_topic: "orders".into(),
+            partition: 2,
+            remote_topic: "a.orders".into(),
+            upstream_offset: 10,
+            downstream_offset: 12,
+            metadata: String::new(),
+            timestamp_ms: 1_000,
+        };
+        let line = Line::new(c, Via::CheckpointsTopic, 4_000);
+        let v = serde_json::to_value(&line).expect("json");
+        for k in [
+            "group",
+            "source",
+            "target",
+            "source_topic",
+            "partition",
+            "upstream_offset",
+        ] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["target_topic"], "a.orders");
+        assert_eq!(v["downstream_offset"], 12);
+        assert_eq!(v["age_ms"], 3_000);
+        assert_eq!(v["via"], "checkpoints-topic");
+    }
 }

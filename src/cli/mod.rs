@@ -2,8 +2,13 @@
 //! `main.rs` only parses and calls [`run`].
 
 pub mod checkpoints;
+mod daemon;
+mod direction;
+mod error;
 pub mod failover;
+mod offsets;
 pub mod opt;
+mod plan;
 mod run;
 pub mod status;
 pub mod topics;

@@ -4,14 +4,14 @@
 //! cluster, the upstream clusters and their hop counts, read off the replicated heartbeat topics.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
+use super::daemon;
 use super::opt::StatusArgs;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::client_config;
@@ -168,17 +168,10 @@ fn collect(t: &Topology) -> Status {
     }
 }
 
-/// The running daemon's `/status`, by (source, target); `None` when nothing answers.
+/// The running daemon's `/status`, by (source, target); `None` when nothing answers (or the
+/// answer cannot be used).
 fn daemon_flows(addr: SocketAddr) -> Option<HashMap<(String, String), FlowReport>> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /status HTTP/1.0\r\nHost: hubmirror\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let body = response.split_once("\r\n\r\n")?.1;
-    let reports: Vec<FlowReport> = serde_json::from_str(body).ok()?;
+    let reports: Vec<FlowReport> = daemon::get_json(addr, "/status").ok()??;
     Some(
         reports
             .into_iter()

@@ -1,0 +1,268 @@
+//! Where the offset commands (`checkpoints`, `translate`, `failover`) get translations and
+//! checkpoints from, in this order:
+//!
+//! 1. **the daemon**: a running `hubmirror run` holds the sled store (sled admits one process),
+//!    so it is asked over `metrics.listen` (`/store/checkpoints`, `/store/translate`,
+//!    `/store/reverse`);
+//! 2. **the store**: nothing answers there, so the store at `store.path` is opened directly —
+//!    never created: a missing or empty directory means the store is lost;
+//! 3. **the checkpoints topic**: without a store, `<source>.checkpoints.internal` on the flow's
+//!    target still holds the latest checkpoints that `run` wrote there ([`topic_checkpoints`]).
+//!
+//! [`OffsetSource`] is one of the first two; [`Via`] names which of the three gave an answer
+//! (the `via` field of every JSON element).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::daemon::{self, DaemonError};
+use super::error::CommandError;
+use crate::checkpoint::{self, CheckpointError};
+use crate::cluster;
+use crate::naming::Naming;
+use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
+use crate::topology::{Flow, Topology};
+
+/// How long one request to a cluster may take.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a store held by another process may stay unreachable through the daemon (it opens
+/// the store before it listens, and stops listening before it releases it: up to 10 s).
+const BUSY_WAIT: Duration = Duration::from_secs(12);
+
+/// What gave an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// The running `hubmirror run`, over `metrics.listen`.
+    Daemon,
+    /// The store at `store.path`, opened by this command.
+    Store,
+    /// `<source>.checkpoints.internal` on the flow's target.
+    CheckpointsTopic,
+}
+
+/// Why the daemon or the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OffsetsError {
+    /// The daemon answered badly.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// The daemon answered a moment ago and now does not.
+    #[error("hubmirror run at {0} (metrics.listen) stopped answering; run the command again")]
+    DaemonGone(SocketAddr),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Neither the daemon nor the store can answer, and nothing else can (failing back).
+    #[error(
+        "no offset-translation store at {} and nothing answers on metrics.listen ({addr}): \
+         failing back maps offsets through the store (checkpoints only go forward)",
+        path.display()
+    )]
+    NoStore {
+        /// `store.path`.
+        path: PathBuf,
+        /// `metrics.listen`.
+        addr: SocketAddr,
+    },
+    /// Another process holds the store and nothing answers on `metrics.listen`.
+    #[error(
+        "store {} is held by another process, but nothing answers on metrics.listen ({addr}): \
+         is a `hubmirror run` with another topology using this store?",
+        path.display()
+    )]
+    Busy {
+        /// `store.path`.
+        path: PathBuf,
+        /// `metrics.listen`.
+        addr: SocketAddr,
+    },
+}
+
+/// The daemon or the store: what translates offsets and keeps checkpoints.
+#[derive(Debug)]
+pub enum OffsetSource {
+    /// The running `hubmirror run` at this address.
+    Daemon(SocketAddr),
+    /// The store, opened by this process.
+    Store(Store),
+}
+
+impl OffsetSource {
+    /// The daemon if it answers on `metrics.listen`, else the store at `store.path`; `None`
+    /// when the store directory is missing or empty (nothing is created). A store held by
+    /// another process while nothing answers is waited for (a daemon starting or stopping).
+    pub fn open(t: &Topology) -> Result<Option<OffsetSource>, OffsetsError> {
+        let (addr, path) = (t.metrics.listen, t.store.path.as_path());
+        let deadline = Instant::now() + BUSY_WAIT;
+        loop {
+            match daemon::get(addr, "/healthz") {
+                Ok(Some(_)) => return Ok(Some(OffsetSource::Daemon(addr))),
+                Ok(None) => {}
+                Err(e) => tracing::debug!("metrics.listen does not answer like hubmirror: {e}"),
+            }
+            if !store_exists(path)? {
+                return Ok(None);
+            }
+            match Store::open_waiting(path, Duration::ZERO) {
+                Ok(store) => return Ok(Some(OffsetSource::Store(store))),
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(StoreError::Locked { path }) => return Err(OffsetsError::Busy { path, addr }),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Which one this is.
+    pub fn via(&self) -> Via {
+        match self {
+            OffsetSource::Daemon(_) => Via::Daemon,
+            OffsetSource::Store(_) => Via::Store,
+        }
+    }
+
+    /// One line for humans: where the answers come from.
+    pub fn describe(&self) -> String {
+        match self {
+            OffsetSource::Daemon(addr) => {
+                format!("via: daemon (the running hubmirror run at {addr})")
+            }
+            OffsetSource::Store(s) => format!("via: store ({})", s.path().display()),
+        }
+    }
+
+    /// The latest checkpoints of every group, or of `group`.
+    pub fn checkpoints(&self, group: Option<&str>) -> Result<Vec<StoredCheckpoint>, OffsetsError> {
+        match self {
+            OffsetSource::Daemon(addr) => {
+                let q = group.map(|g| daemon::query(&[("group", g)]));
+                let path = format!("/store/checkpoints{}", q.unwrap_or_default());
+                daemon::get_json(*addr, &path)?.ok_or(OffsetsError::DaemonGone(*addr))
+            }
+            OffsetSource::Store(s) => Ok(s.checkpoints(group)?),
+        }
+    }
+
+    /// Where a group at `upstream` on the flow partition `key` resumes on the target.
+    pub fn translate(
+        &self,
+        key: &PartitionKey,
+        upstream: i64,
+    ) -> Result<Translation, OffsetsError> {
+        match self {
+            OffsetSource::Daemon(addr) => self.ask(*addr, "/store/translate", key, upstream),
+            OffsetSource::Store(s) => Ok(s.translate(key, upstream)?),
+        }
+    }
+
+    /// Where a group at `downstream` on the target's copy of `key` resumes on the source.
+    pub fn reverse(
+        &self,
+        key: &PartitionKey,
+        downstream: i64,
+    ) -> Result<Option<i64>, OffsetsError> {
+        match self {
+            OffsetSource::Daemon(addr) => self.ask(*addr, "/store/reverse", key, downstream),
+            OffsetSource::Store(s) => Ok(s.reverse(key, downstream)?),
+        }
+    }
+
+    fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        addr: SocketAddr,
+        endpoint: &str,
+        key: &PartitionKey,
+        offset: i64,
+    ) -> Result<T, OffsetsError> {
+        let (partition, offset) = (key.partition.to_string(), offset.to_string());
+        let q = daemon::query(&[
+            ("source", &key.source),
+            ("target", &key.target),
+            ("topic", &key.topic),
+            ("partition", &partition),
+            ("offset", &offset),
+        ]);
+        daemon::get_json(addr, &format!("{endpoint}{q}"))?.ok_or(OffsetsError::DaemonGone(addr))
+    }
+}
+
+/// Whether `path` holds something to open: false when it is missing, or an empty directory
+/// (apart from `lost+found`, as on a freshly mounted volume).
+fn store_exists(path: &Path) -> Result<bool, StoreError> {
+    let io = |action, source| StoreError::Io {
+        path: path.to_owned(),
+        action,
+        source,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io("cannot read the directory's metadata", e)),
+        Ok(m) if !m.is_dir() => Ok(true),
+        Ok(_) => {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| io("cannot list the directory", e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| io("cannot list the directory", e))?;
+                if entry.file_name() != "lost+found" {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// The latest checkpoints of `flow` (of `group` only, when given) as read from
+/// `<source>.checkpoints.internal` on its target, in the store's shape: the source topic is the
+/// remote name with the flow's source alias taken off (the same name under `identity`), and
+/// `timestamp_ms` is the record's timestamp (0 when it has none). Empty when the topic does
+/// not exist. Fails when the target cannot be read.
+pub fn topic_checkpoints(
+    t: &Topology,
+    flow: &Flow,
+    group: Option<&str>,
+) -> Result<Vec<StoredCheckpoint>, CommandError> {
+    let naming = Naming::from_replication(&t.replication);
+    let target = &t.clusters[&flow.target];
+    // Fails fast, naming the cluster, when it cannot be reached at all.
+    super::topics::list_topics(target, CLUSTER_TIMEOUT)?;
+    let topic = checkpoint::checkpoints_topic(&flow.source);
+    let read = checkpoint::read_latest(cluster::client_config(target), &topic, CLUSTER_TIMEOUT)
+        .map_err(|e: CheckpointError| CommandError::cluster(target, &e))?;
+    Ok(read
+        .into_iter()
+        .filter(|r| group.is_none_or(|g| r.checkpoint.group == g))
+        .map(|r| {
+            let c = r.checkpoint;
+            StoredCheckpoint {
+                source: flow.source.clone(),
+                target: flow.target.clone(),
+                group: c.group,
+                source_topic: source_topic_of(&naming, &flow.source, &c.topic),
+                partition: c.partition,
+                remote_topic: c.topic,
+                upstream_offset: c.upstream_offset,
+                downstream_offset: c.downstream_offset,
+                metadata: c.metadata,
+                timestamp_ms: r.timestamp_ms.unwrap_or(0),
+            }
+        })
+        .collect())
+}
+
+/// The name on the flow's source of `remote`, a topic the flow from `source` wrote: the name
+/// without its source alias (`a.orders` → `orders`), or `remote` itself under `identity`.
+pub fn source_topic_of(naming: &Naming, source: &str, remote: &str) -> String {
+    match (naming.topic_source(remote), naming.upstream_topic(remote)) {
+        (Some(alias), Some(up)) if alias == source => up.to_string(),
+        (None, Some(up)) => up.to_string(),
+        _ => remote.to_string(),
+    }
+}

@@ -1,0 +1,241 @@
+//! Where consumer group G, at its position on cluster `from`, resumes on cluster `to`: the rows
+//! `translate` prints and `failover` commits.
+//!
+//! Each topic G has offsets for on `from` is moved one of two ways:
+//! - **forward** (failover) — a flow `from → to` replicates the topic: G's committed offset U
+//!   is translated exactly by the daemon or the store into the offset of the copy of the
+//!   record at U in the remote topic on `to`;
+//! - **backward** (failback) — the topic is the remote topic of a flow `to → from`: G's offset
+//!   on the copy is mapped back ([`Store::reverse`](crate::store::Store::reverse)) to the
+//!   record on `to` right after the last one G read.
+//!
+//! When `from` cannot be reached (the site is lost), the store is missing, or G has no offsets
+//! there, forward moves use the latest checkpoints instead: the store's, else those on the
+//! `<from>.checkpoints.internal` topic on `to`. A forward row the store cannot translate
+//! (`Unknown`, e.g. a store recreated after a loss) takes its checkpoint when the checkpoint
+//! is at or below G's position (it may re-deliver what G read since, never lose).
+
+use serde::Serialize;
+
+use super::direction::{Direction, Way};
+use super::error::CommandError;
+use super::offsets::{topic_checkpoints, OffsetSource, OffsetsError, Via, CLUSTER_TIMEOUT};
+use super::opt::Move;
+use crate::checkpoint;
+use crate::cluster::client_config;
+use crate::naming::Naming;
+use crate::store::{PartitionKey, StoredCheckpoint, Translation};
+use crate::topology::{Flow, Topology};
+
+/// One (group, topic, partition) to move: an element of the `--json` array.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The consumer group.
+    pub group: String,
+    /// The topic on `from`, where the group is now.
+    pub source_topic: String,
+    /// The partition, the same on both sides.
+    pub partition: i32,
+    /// The group's offset on `from` (a checkpoint's, when taken from one).
+    pub upstream_offset: i64,
+    /// The topic on `to`.
+    pub target_topic: String,
+    /// Where the group resumes on `to`; `null` when it cannot be said (see `note`).
+    pub downstream_offset: Option<i64>,
+    /// What answered.
+    pub via: Via,
+    /// Why there is no translation, or where it came from when it is not exact.
+    pub note: Option<String>,
+}
+
+/// The rows and how they were obtained.
+#[derive(Debug)]
+pub struct Plan {
+    /// Sorted by source topic and partition.
+    pub rows: Vec<Row>,
+    /// Lines for humans: what answered and why (the first says `via: ...`).
+    pub notes: Vec<String>,
+}
+
+/// Computes the plan for moving `mv.group` from `mv.from` to `mv.to`.
+pub fn plan(t: &Topology, mv: &Move) -> Result<Plan, CommandError> {
+    let dir = Direction::resolve(t, mv)?;
+    let naming = Naming::from_replication(&t.replication);
+    let from = &t.clusters[&mv.from];
+    let mut notes = Vec::new();
+    // G's offsets on `from`; when it is gone, only checkpoints can say where G was.
+    let committed = match super::topics::list_topics(from, CLUSTER_TIMEOUT) {
+        Ok(_) => Some(
+            checkpoint::committed_offsets(
+                client_config(from),
+                &mv.group,
+                |topic| dir.way(&naming, topic).is_some(),
+                CLUSTER_TIMEOUT,
+            )
+            .map_err(|e| CommandError::cluster(from, &e))?,
+        ),
+        Err(e) if dir.forward.is_some() => {
+            notes.push(format!("{e}: using the latest checkpoints"));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Opened after the cluster reads, so that a store opened here (rather than asked of the
+    // daemon) is kept from a `hubmirror run` starting now for as short a time as possible.
+    let source = OffsetSource::open(t)?;
+    let mut rows = Vec::new();
+    match (committed, &source) {
+        (None, _) => {}
+        (Some(_), None) if dir.forward.is_some() => notes.push(format!(
+            "no store at {}: using the latest checkpoints",
+            t.store.path.display()
+        )),
+        (Some(_), None) => {
+            let (path, addr) = (t.store.path.clone(), t.metrics.listen);
+            return Err(OffsetsError::NoStore { path, addr }.into());
+        }
+        (Some(committed), Some(src)) => {
+            notes.push(src.describe());
+            if committed.is_empty() {
+                notes.push(format!(
+                    "group '{}' has no committed offsets on '{}' for the topics these flows move",
+                    mv.group, mv.from
+                ));
+            }
+            for (topic, partition, offset) in committed {
+                if let Some(way) = dir.way(&naming, &topic) {
+                    let at = (topic, partition, offset);
+                    rows.push(translated(src, &naming, mv, way, at)?);
+                }
+            }
+        }
+    }
+    let Some(fwd) = dir.forward else {
+        return Ok(Plan { rows, notes });
+    };
+    if rows.is_empty() {
+        let (cps, via) = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
+        notes.retain(|n| !n.starts_with("via:"));
+        notes.insert(0, via_line(fwd, via, source.as_ref()));
+        rows = cps.iter().map(|c| checkpoint_row(c, via, None)).collect();
+    } else if rows.iter().any(|r| r.note.as_deref() == Some(UNKNOWN)) {
+        let (cps, via) = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
+        fill_unknown(&mut rows, &cps, via);
+    }
+    Ok(Plan { rows, notes })
+}
+
+/// The note of a forward row the store has no mapping for.
+const UNKNOWN: &str = "the store has no mapping for this offset";
+/// The note of a forward row beyond what the flow has copied.
+const NOT_YET: &str = "not replicated yet: wait for the flow to catch up";
+/// The note of a backward row on a partition the store knows nothing of.
+const NO_MAPPING: &str = "the store has no mapping for this partition";
+
+/// The row of G's committed offset `at` = (topic, partition, offset) on `from`, translated by
+/// `src` the `way` the topic moves.
+fn translated(
+    src: &OffsetSource,
+    naming: &Naming,
+    mv: &Move,
+    way: Way,
+    at: (String, i32, i64),
+) -> Result<Row, CommandError> {
+    let (topic, partition, offset) = at;
+    let (target_topic, downstream, note) = match way {
+        Way::Forward => {
+            let key = PartitionKey::new(&mv.from, &mv.to, &topic, partition);
+            let (d, note) = match src.translate(&key, offset)? {
+                Translation::Exact(d) => (Some(d), None),
+                Translation::NotYetReplicated => (None, Some(NOT_YET)),
+                Translation::Unknown => (None, Some(UNKNOWN)),
+            };
+            (naming.remote_topic(&mv.from, &topic), d, note)
+        }
+        Way::Backward(original) => {
+            let key = PartitionKey::new(&mv.to, &mv.from, &original, partition);
+            let d = src.reverse(&key, offset)?;
+            (original, d, d.is_none().then_some(NO_MAPPING))
+        }
+    };
+    Ok(Row {
+        group: mv.group.clone(),
+        source_topic: topic,
+        partition,
+        upstream_offset: offset,
+        target_topic,
+        downstream_offset: downstream,
+        via: src.via(),
+        note: note.map(String::from),
+    })
+}
+
+/// The latest checkpoints of `group` for `flow`: the daemon's or the store's, else (none there,
+/// or no store) those on the checkpoints topic on the flow's target.
+fn latest_checkpoints(
+    t: &Topology,
+    flow: &Flow,
+    group: &str,
+    source: Option<&OffsetSource>,
+) -> Result<(Vec<StoredCheckpoint>, Via), CommandError> {
+    if let Some(src) = source {
+        let mut cps = src.checkpoints(Some(group))?;
+        cps.retain(|c| c.source == flow.source && c.target == flow.target);
+        if !cps.is_empty() {
+            return Ok((cps, src.via()));
+        }
+    }
+    Ok((
+        topic_checkpoints(t, flow, Some(group))?,
+        Via::CheckpointsTopic,
+    ))
+}
+
+/// `via: ...` for rows taken from checkpoints.
+fn via_line(flow: &Flow, via: Via, source: Option<&OffsetSource>) -> String {
+    match source.filter(|_| via != Via::CheckpointsTopic) {
+        Some(src) => format!("{} (its latest checkpoints)", src.describe()),
+        None => format!(
+            "via: checkpoints-topic ({} on '{}')",
+            checkpoint::checkpoints_topic(&flow.source),
+            flow.target
+        ),
+    }
+}
+
+fn checkpoint_row(c: &StoredCheckpoint, via: Via, note: Option<String>) -> Row {
+    Row {
+        group: c.group.clone(),
+        source_topic: c.source_topic.clone(),
+        partition: c.partition,
+        upstream_offset: c.upstream_offset,
+        target_topic: c.remote_topic.clone(),
+        downstream_offset: Some(c.downstream_offset),
+        via,
+        note,
+    }
+}
+
+/// Gives rows the store could not translate their checkpoint, when it is at or below the
+/// group's offset.
+fn fill_unknown(rows: &mut [Row], cps: &[StoredCheckpoint], via: Via) {
+    for row in rows
+        .iter_mut()
+        .filter(|r| r.note.as_deref() == Some(UNKNOWN))
+    {
+        let cp = cps
+            .iter()
+            .find(|c| c.source_topic == row.source_topic && c.partition == row.partition);
+        if let Some(c) = cp.filter(|c| c.upstream_offset <= row.upstream_offset) {
+            let again = row.upstream_offset - c.upstream_offset;
+            let note = format!(
+                "from the checkpoint at upstream offset {} (up to {again} record(s) again)",
+                c.upstream_offset
+            );
+            *row = Row {
+                upstream_offset: row.upstream_offset,
+                ..checkpoint_row(c, via, Some(note))
+            };
+        }
+    }
+}
