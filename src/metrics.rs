@@ -2,7 +2,7 @@
 //! (The HTTP listener and the full set arrive with the "production" work; these counters are
 //! what the flow already maintains.)
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The process's metrics; one instance, shared by reference-counted pointer.
 pub struct Metrics {
@@ -16,6 +16,18 @@ pub struct Metrics {
     pub records_skipped: IntCounterVec,
     /// `hubmirror_errors_total{source,target,kind}`: errors by kind.
     pub errors: IntCounterVec,
+    /// `hubmirror_checkpoints_total{source,target}`: checkpoints emitted (a group's translated
+    /// position that moved: stored, and written to the target's checkpoints topic when enabled).
+    pub checkpoints: IntCounterVec,
+    /// `hubmirror_checkpoints_last_success_timestamp_seconds{source,target}`: when the flow's
+    /// last checkpoint round read every selected group (age = `time()` minus this).
+    pub checkpoints_last_success: IntGaugeVec,
+    /// `hubmirror_group_offsets_synced_total{source,target}`: partitions whose translated
+    /// offset was committed for an idle group on the target (`sync_group_offsets`).
+    pub group_offsets_synced: IntCounterVec,
+    /// `hubmirror_group_sync_skipped_total{source,target,reason}`: group offset syncs not done;
+    /// `reason="active"`: the group had members on the target.
+    pub group_sync_skipped: IntCounterVec,
 }
 
 /// Why a record was not written to the target.
@@ -63,12 +75,40 @@ impl Metrics {
             "Errors by kind.",
             &["source", "target", "kind"],
         );
+        let checkpoints = counter(
+            &registry,
+            "hubmirror_checkpoints_total",
+            "Checkpoints emitted: a selected group's translated position that moved.",
+            &["source", "target"],
+        );
+        let checkpoints_last_success = gauge(
+            &registry,
+            "hubmirror_checkpoints_last_success_timestamp_seconds",
+            "When the last checkpoint round that read every selected group ended (Unix seconds).",
+            &["source", "target"],
+        );
+        let group_offsets_synced = counter(
+            &registry,
+            "hubmirror_group_offsets_synced_total",
+            "Partitions whose translated offset was committed for an idle group on the target.",
+            &["source", "target"],
+        );
+        let group_sync_skipped = counter(
+            &registry,
+            "hubmirror_group_sync_skipped_total",
+            "Group offset syncs not done, by reason (active: the group has members on the target).",
+            &["source", "target", "reason"],
+        );
         Metrics {
             registry,
             records_replicated,
             bytes_replicated,
             records_skipped,
             errors,
+            checkpoints,
+            checkpoints_last_success,
+            group_offsets_synced,
+            group_sync_skipped,
         }
     }
 }
@@ -86,4 +126,13 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .expect("metric registered once");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    // Names and labels are constants of this module: failure is a programming error.
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
 }

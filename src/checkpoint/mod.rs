@@ -12,7 +12,8 @@
 //!
 //! Layout: this file holds the error type and shared metadata lookups; [`record`] the codec;
 //! [`groups`] listing, selecting, describing groups and reading and committing their offsets;
-//! [`read`] reading the latest checkpoints back from a checkpoints topic.
+//! [`read`] reading the latest checkpoints back from a checkpoints topic; [`task`] the
+//! periodic task of a flow that emits checkpoints and syncs group offsets.
 //!
 //! Everything that talks to a cluster is blocking and bounded by a timeout: call it off the
 //! async runtime (`tokio::task::spawn_blocking`). Each function takes the cluster's connection
@@ -21,6 +22,7 @@
 mod groups;
 mod read;
 mod record;
+pub mod task;
 
 use std::time::{Duration, Instant};
 

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::opt::RunArgs;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::checkpoint;
 use crate::cluster::clients;
 use crate::cluster::{ClusterContext, FatalClusterError};
 use crate::flow::{self, DiscoveryClients, FlowError, FlowSetup};
@@ -189,6 +190,27 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
     }
 
     // Checkpoint tasks (checkpoint/task.rs): one per flow that selects groups.
+    // Like the emitters, they stop on `shutdown`; a group call in flight is left to finish in
+    // the background (the runtime is shut down without waiting for blocking work).
+    let mut checkpointers = JoinSet::new();
+    for f in t.flows.iter().filter(|f| !f.groups.is_empty()) {
+        let target = clients.get(&f.target)?;
+        let setup = checkpoint::task::CheckpointSetup {
+            flow: f.clone(),
+            naming: naming.clone(),
+            interval: t.replication.checkpoints_interval,
+            create_topics: t.replication.create_topics,
+            write_to_target: t.clusters[&f.target].checkpoints,
+            sync_group_offsets: t.replication.sync_group_offsets,
+            source_config: crate::cluster::client_config(&t.clusters[&f.source]),
+            target_config: crate::cluster::client_config(&t.clusters[&f.target]),
+            producer: target.producer,
+            admin: target.admin,
+            store: store.clone(),
+            metrics: metrics.clone(),
+        };
+        checkpointers.spawn(checkpoint::task::run(setup, shutdown.clone()));
+    }
 
     let server = server::serve(
         t.metrics.listen,
