@@ -52,6 +52,7 @@ use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::shutdown::CancellationToken;
 use crate::status::now_ms;
+use crate::store::resume_both_ways;
 use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
 use crate::topology::Flow;
 
@@ -116,6 +117,9 @@ pub struct CheckpointSetup {
     pub admin: Arc<AdminClient<ClusterContext>>,
     /// The offset-translation store (translations in, checkpoints out).
     pub store: Store,
+    /// The flow T→S, when the topology also has it: under the identity policy a topic it
+    /// replicates back holds both sides' records, and checkpoints take both into account.
+    pub reverse: Option<Flow>,
     /// Where counts go.
     pub metrics: Arc<Metrics>,
 }
@@ -338,6 +342,15 @@ impl Task {
         Some(groups)
     }
 
+    /// The topic on T whose T→S copies land in `topic` on S, when both flows carry it under one
+    /// name (identity policy); `None` otherwise.
+    fn back_topic<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        let back = self.s.reverse.as_ref()?;
+        let naming = &self.s.naming;
+        (naming.remote_topic(&back.source, topic) == topic && naming.flow_replicates(back, topic))
+            .then_some(topic)
+    }
+
     /// Translates one committed offset and stores the checkpoint if the emission rule lets it
     /// replace the previous one; returns it then.
     fn checkpoint(
@@ -350,7 +363,12 @@ impl Task {
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
         let (source, target) = (&self.s.flow.source, &self.s.flow.target);
         let key = PartitionKey::new(source, target, topic, partition);
-        let downstream = match self.s.store.translate(&key, upstream)? {
+        let mut translation = self.s.store.translate(&key, upstream)?;
+        if let Some(back) = self.back_topic(topic) {
+            let back_key = PartitionKey::new(target, source, back, partition);
+            translation = resume_both_ways(translation, self.s.store.reverse(&back_key, upstream)?);
+        }
+        let downstream = match translation {
             Translation::Exact(d) => d,
             other => {
                 tracing::debug!(flow = %self.flow_name, group, topic, partition, upstream,

@@ -19,7 +19,11 @@ pub struct Direction<'t> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Way {
     /// The forward flow replicates it (to its remote name).
-    Forward,
+    Forward {
+        /// Set when the reverse flow also writes into the topic (identity both ways): the name
+        /// of the topic on the other side.
+        back: Option<String>,
+    },
     /// It is the backward flow's copy of this topic on `to`.
     Backward(String),
 }
@@ -67,19 +71,22 @@ impl<'t> Direction<'t> {
     /// How `topic` on `from` moves: forward when the flow `from → to` replicates it; backward
     /// when it is the remote topic the flow `to → from` writes for a topic it replicates
     /// (`b.orders` → `orders` under the default policy, `orders` → `orders` under identity);
-    /// `None` when neither flow concerns it. Forward wins when both do (identity both ways).
+    /// `None` when neither flow concerns it. When both do (identity both ways) it is forward,
+    /// carrying the backward name: the topic holds both sides' records.
     pub fn way(&self, naming: &Naming, topic: &str) -> Option<Way> {
+        let back = self.backward.and_then(|back| {
+            let original = naming.upstream_topic(topic)?;
+            let written_by_back = naming.remote_topic(&back.source, original) == topic;
+            (written_by_back && naming.flow_replicates(back, original))
+                .then(|| original.to_string())
+        });
         if self
             .forward
             .is_some_and(|f| naming.flow_replicates(f, topic))
         {
-            return Some(Way::Forward);
+            return Some(Way::Forward { back });
         }
-        let back = self.backward?;
-        let original = naming.upstream_topic(topic)?;
-        let written_by_back = naming.remote_topic(&back.source, original) == topic;
-        (written_by_back && naming.flow_replicates(back, original))
-            .then(|| Way::Backward(original.to_string()))
+        back.map(Way::Backward)
     }
 }
 
@@ -130,7 +137,7 @@ mod tests {
         let t = topology("default", both);
         let n = Naming::from_replication(&t.replication);
         let d = Direction::resolve(&t, &mv("a", "b")).expect("linked");
-        assert_eq!(d.way(&n, "orders"), Some(Way::Forward));
+        assert_eq!(d.way(&n, "orders"), Some(Way::Forward { back: None }));
         assert_eq!(d.way(&n, "b.orders"), Some(Way::Backward("orders".into())));
         assert_eq!(d.way(&n, "c.orders"), None);
         assert_eq!(d.way(&n, "b.payments"), None, "not replicated by b -> a");
@@ -139,7 +146,13 @@ mod tests {
         let t = topology("identity", both);
         let n = Naming::from_replication(&t.replication);
         let d = Direction::resolve(&t, &mv("a", "b")).expect("linked");
-        assert_eq!(d.way(&n, "orders"), Some(Way::Forward), "forward wins");
+        assert_eq!(
+            d.way(&n, "orders"),
+            Some(Way::Forward {
+                back: Some("orders".into())
+            }),
+            "both ways"
+        );
         let t = topology("identity", "  - {source: b, target: a, topics: [orders]}\n");
         let n = Naming::from_replication(&t.replication);
         let d = Direction::resolve(&t, &mv("a", "b")).expect("failback");

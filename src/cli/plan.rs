@@ -24,6 +24,7 @@ use super::opt::Move;
 use crate::checkpoint;
 use crate::cluster::client_config;
 use crate::naming::Naming;
+use crate::store::resume_both_ways;
 use crate::store::{PartitionKey, StoredCheckpoint, Translation};
 use crate::topology::{Flow, Topology};
 
@@ -143,9 +144,14 @@ fn translated(
 ) -> Result<Row, CommandError> {
     let (topic, partition, offset) = at;
     let (target_topic, downstream, note) = match way {
-        Way::Forward => {
+        Way::Forward { back } => {
             let key = PartitionKey::new(&mv.from, &mv.to, &topic, partition);
-            let (d, note) = match src.translate(&key, offset)? {
+            let mut translation = src.translate(&key, offset)?;
+            if let Some(back) = back {
+                let back_key = PartitionKey::new(&mv.to, &mv.from, &back, partition);
+                translation = resume_both_ways(translation, src.reverse(&back_key, offset)?);
+            }
+            let (d, note) = match translation {
                 Translation::Exact(d) => (Some(d), None),
                 Translation::NotYetReplicated => (None, Some(NOT_YET)),
                 Translation::Unknown => (None, Some(UNKNOWN)),

@@ -207,6 +207,11 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
             producer: target.producer,
             admin: target.admin,
             store: store.clone(),
+            reverse: t
+                .flows
+                .iter()
+                .find(|r| r.source == f.target && r.target == f.source)
+                .cloned(),
             metrics: metrics.clone(),
         };
         checkpointers.spawn(checkpoint::task::run(setup, shutdown.clone()));

@@ -45,6 +45,7 @@ use std::time::Duration;
 
 pub use checkpoint::StoredCheckpoint;
 pub use error::StoreError;
+pub use reverse::resume_both_ways;
 
 /// The name of the sled tree holding partitions and segments.
 const OFFSETS_TREE: &str = "offsets";
