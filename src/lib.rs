@@ -9,6 +9,7 @@
 //! - [`cluster`]: librdkafka client settings per cluster; Event Hubs connection strings; secrets.
 //! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
 //! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
+//! - [`mm2`]: MirrorMaker 2's wire encoding of heartbeats and checkpoints (strict decoding).
 //! - [`heartbeat`]: MM2-format heartbeats: emitting, reading, upstream clusters and hops.
 //! - [`checkpoint`]: MM2-format checkpoints; consumer groups: listing, committed offsets, commits.
 //! - [`flow`]: one direction source → target: discover topics, consume, produce, ack, commit.
@@ -28,6 +29,7 @@ pub mod flow;
 pub mod headers;
 pub mod heartbeat;
 pub mod metrics;
+pub mod mm2;
 pub mod naming;
 pub mod server;
 pub mod shutdown;

@@ -49,50 +49,9 @@ pub fn checkpoints_topic(source: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckpointError {
-    /// The record ends before a field does.
-    #[error("checkpoint {field} is truncated: it needs {need} bytes, {have} are left")]
-    Truncated {
-        /// `group`, `topic`, `partition`, `version`, `upstream offset`, `downstream offset`,
-        /// `metadata`, or the length of one of the strings.
-        field: &'static str,
-        /// Bytes the field needs.
-        need: usize,
-        /// Bytes that were left.
-        have: usize,
-    },
-    /// A string length below zero (MM2's strings are not nullable).
-    #[error("checkpoint {field} has a negative length ({len})")]
-    NegativeLength {
-        /// Which string.
-        field: &'static str,
-        /// The length read.
-        len: i16,
-    },
-    /// A string that is not UTF-8.
-    #[error("checkpoint {field} is not UTF-8")]
-    NotUtf8 {
-        /// Which string.
-        field: &'static str,
-    },
-    /// A value version other than 0.
-    #[error("checkpoint value version {0} is not supported (only 0 is)")]
-    UnsupportedVersion(i16),
-    /// Bytes after the last field.
-    #[error("checkpoint {part} has {extra} bytes after its last field")]
-    TrailingBytes {
-        /// `key` or `value`.
-        part: &'static str,
-        /// How many.
-        extra: usize,
-    },
-    /// A string too long for an int16 length (encoding only).
-    #[error("checkpoint {field} is {len} bytes long; at most 32767 fit")]
-    TooLong {
-        /// Which string.
-        field: &'static str,
-        /// Its length in bytes.
-        len: usize,
-    },
+    /// The record does not follow MM2's format.
+    #[error("checkpoint {0}")]
+    Format(#[from] crate::mm2::FormatError),
     /// An offset to commit that is not a real offset (below zero).
     #[error("cannot commit offset {offset} for group '{group}' on '{topic}' partition {partition}: offsets start at 0")]
     InvalidOffset {

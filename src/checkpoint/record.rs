@@ -1,6 +1,7 @@
 //! The checkpoint record codec: MirrorMaker 2's `Checkpoint` key and value, byte for byte.
 
 use super::CheckpointError;
+use crate::mm2::{no_trailing, put_string, take, take_string, FormatError};
 
 /// The only value version MM2 has written so far.
 const VERSION: i16 = 0;
@@ -58,7 +59,7 @@ impl Checkpoint {
         let mut v = value;
         let version = i16::from_be_bytes(take(&mut v, "version")?);
         if version != VERSION {
-            return Err(CheckpointError::UnsupportedVersion(version));
+            return Err(FormatError::UnsupportedVersion(version).into());
         }
         let upstream_offset = i64::from_be_bytes(take(&mut v, "upstream offset")?);
         let downstream_offset = i64::from_be_bytes(take(&mut v, "downstream offset")?);
@@ -71,60 +72,6 @@ impl Checkpoint {
             upstream_offset,
             downstream_offset,
             metadata,
-        })
-    }
-}
-
-fn put_string(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<(), CheckpointError> {
-    let len = i16::try_from(s.len()).map_err(|_| CheckpointError::TooLong {
-        field,
-        len: s.len(),
-    })?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-    Ok(())
-}
-
-/// The next `N` bytes of `buf`, advancing it.
-fn take<const N: usize>(buf: &mut &[u8], field: &'static str) -> Result<[u8; N], CheckpointError> {
-    let (head, rest) = take_slice(buf, N, field)?;
-    *buf = rest;
-    let mut out = [0u8; N];
-    // `take_slice` returned exactly N bytes.
-    out.copy_from_slice(head);
-    Ok(out)
-}
-
-fn take_slice<'b>(
-    buf: &'b [u8],
-    n: usize,
-    field: &'static str,
-) -> Result<(&'b [u8], &'b [u8]), CheckpointError> {
-    if buf.len() < n {
-        return Err(CheckpointError::Truncated {
-            field,
-            need: n,
-            have: buf.len(),
-        });
-    }
-    Ok(buf.split_at(n))
-}
-
-fn take_string(buf: &mut &[u8], field: &'static str) -> Result<String, CheckpointError> {
-    let len = i16::from_be_bytes(take(buf, field)?);
-    let n = usize::try_from(len).map_err(|_| CheckpointError::NegativeLength { field, len })?;
-    let (bytes, rest) = take_slice(buf, n, field)?;
-    *buf = rest;
-    String::from_utf8(bytes.to_vec()).map_err(|_| CheckpointError::NotUtf8 { field })
-}
-
-fn no_trailing(part: &'static str, rest: &[u8]) -> Result<(), CheckpointError> {
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(CheckpointError::TrailingBytes {
-            part,
-            extra: rest.len(),
         })
     }
 }

@@ -5,6 +5,7 @@ use regex::Regex;
 
 use super::read::supersedes;
 use super::*;
+use crate::mm2::FormatError;
 
 fn cp(group: &str, topic: &str, partition: i32, up: i64, down: i64, meta: &str) -> Checkpoint {
     Checkpoint {
@@ -75,16 +76,16 @@ fn round_trips() {
         (cp("g", &too_long, 0, 0, 0, ""), "topic"),
     ] {
         assert!(
-            matches!(c.encode_key(), Err(CheckpointError::TooLong { field: f, len: 32768 }) if f == field),
+            matches!(c.encode_key(), Err(CheckpointError::Format(FormatError::TooLong { field: f, len: 32768 })) if f == field),
             "{field}"
         );
     }
     assert!(matches!(
         cp("g", "t", 0, 0, 0, &too_long).encode_value(),
-        Err(CheckpointError::TooLong {
+        Err(CheckpointError::Format(FormatError::TooLong {
             field: "metadata",
             len: 32768
-        })
+        }))
     ));
 }
 

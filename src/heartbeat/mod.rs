@@ -23,6 +23,7 @@ use rdkafka::error::KafkaError;
 pub use emit::{emit, EmitterClients, EmitterConfig};
 pub use read::latest_heartbeats;
 
+use crate::mm2::{no_trailing, put_string, take, take_string, FormatError};
 use crate::naming::Naming;
 
 /// The only value version MM2 has written so far.
@@ -32,49 +33,9 @@ const VERSION: i16 = 0;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeartbeatError {
-    /// The record ends before a field does.
-    #[error("heartbeat {field} is truncated: it needs {need} bytes, {have} are left")]
-    Truncated {
-        /// `source alias`, `target alias`, `version`, `timestamp`, or a length of one of these.
-        field: &'static str,
-        /// Bytes the field needs.
-        need: usize,
-        /// Bytes that were left.
-        have: usize,
-    },
-    /// A string length below zero (MM2's strings are not nullable).
-    #[error("heartbeat {field} has a negative length ({len})")]
-    NegativeLength {
-        /// Which string.
-        field: &'static str,
-        /// The length read.
-        len: i16,
-    },
-    /// A string that is not UTF-8.
-    #[error("heartbeat {field} is not UTF-8")]
-    NotUtf8 {
-        /// Which string.
-        field: &'static str,
-    },
-    /// A value version other than 0.
-    #[error("heartbeat value version {0} is not supported (only 0 is)")]
-    UnsupportedVersion(i16),
-    /// Bytes after the last field.
-    #[error("heartbeat {part} has {extra} bytes after its last field")]
-    TrailingBytes {
-        /// `key` or `value`.
-        part: &'static str,
-        /// How many.
-        extra: usize,
-    },
-    /// A string too long for an int16 length (encoding only).
-    #[error("heartbeat {field} is {len} bytes long; at most 32767 fit")]
-    TooLong {
-        /// Which string.
-        field: &'static str,
-        /// Its length in bytes.
-        len: usize,
-    },
+    /// The record does not follow MM2's format.
+    #[error("heartbeat {0}")]
+    Format(#[from] crate::mm2::FormatError),
     /// A request to the cluster failed while reading heartbeats.
     #[error("{what}: {source}")]
     Kafka {
@@ -131,7 +92,7 @@ impl Heartbeat {
         let mut v = value;
         let version = i16::from_be_bytes(take(&mut v, "version")?);
         if version != VERSION {
-            return Err(HeartbeatError::UnsupportedVersion(version));
+            return Err(FormatError::UnsupportedVersion(version).into());
         }
         let timestamp_ms = i64::from_be_bytes(take(&mut v, "timestamp")?);
         no_trailing("value", v)?;
@@ -168,60 +129,6 @@ pub fn upstream_clusters<'t>(
         }
     }
     out
-}
-
-fn put_string(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<(), HeartbeatError> {
-    let len = i16::try_from(s.len()).map_err(|_| HeartbeatError::TooLong {
-        field,
-        len: s.len(),
-    })?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-    Ok(())
-}
-
-/// The next `N` bytes of `buf`, advancing it.
-fn take<const N: usize>(buf: &mut &[u8], field: &'static str) -> Result<[u8; N], HeartbeatError> {
-    let (head, rest) = take_slice(buf, N, field)?;
-    *buf = rest;
-    // `take_slice` returned exactly N bytes.
-    let mut out = [0u8; N];
-    out.copy_from_slice(head);
-    Ok(out)
-}
-
-fn take_slice<'b>(
-    buf: &'b [u8],
-    n: usize,
-    field: &'static str,
-) -> Result<(&'b [u8], &'b [u8]), HeartbeatError> {
-    if buf.len() < n {
-        return Err(HeartbeatError::Truncated {
-            field,
-            need: n,
-            have: buf.len(),
-        });
-    }
-    Ok(buf.split_at(n))
-}
-
-fn take_string(buf: &mut &[u8], field: &'static str) -> Result<String, HeartbeatError> {
-    let len = i16::from_be_bytes(take(buf, field)?);
-    let n = usize::try_from(len).map_err(|_| HeartbeatError::NegativeLength { field, len })?;
-    let (bytes, rest) = take_slice(buf, n, field)?;
-    *buf = rest;
-    String::from_utf8(bytes.to_vec()).map_err(|_| HeartbeatError::NotUtf8 { field })
-}
-
-fn no_trailing(part: &'static str, rest: &[u8]) -> Result<(), HeartbeatError> {
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(HeartbeatError::TrailingBytes {
-            part,
-            extra: rest.len(),
-        })
-    }
 }
 
 #[cfg(test)]

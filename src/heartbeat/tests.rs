@@ -1,6 +1,7 @@
 //! The heartbeat format against exact bytes, round trips, malformed input, and hop counts.
 
 use super::*;
+use crate::mm2::FormatError;
 use crate::topology::Policy;
 
 fn hb(source: &str, target: &str, timestamp_ms: i64) -> Heartbeat {
@@ -47,10 +48,10 @@ fn round_trips() {
     let too_long = hb(&format!("{long}x"), "b", 0);
     assert!(matches!(
         too_long.encode_key(),
-        Err(HeartbeatError::TooLong {
+        Err(HeartbeatError::Format(FormatError::TooLong {
             field: "source alias",
             len: 32768
-        })
+        }))
     ));
 }
 
