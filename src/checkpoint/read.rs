@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::cluster::context::ReaderContext;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -69,7 +71,9 @@ pub fn read_latest(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer = config.create().map_err(kafka(what()))?;
+    let consumer: BaseConsumer<ReaderContext> = config
+        .create_with_context(ReaderContext)
+        .map_err(kafka(what()))?;
     let Some(partitions) = topic_partitions(&consumer, topic, left(deadline))? else {
         return Ok(Vec::new());
     };

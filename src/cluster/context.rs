@@ -108,6 +108,26 @@ impl ClientContext for ClusterContext {
 
 impl ConsumerContext for ClusterContext {}
 
+/// The context of short-lived readers that read a topic to its end (`enable.partition.eof`):
+/// end-of-partition is how they know they are done, not an error worth a log line.
+#[derive(Clone, Copy, Default)]
+pub struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(fac, "librdkafka: {log_message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::PartitionEOF) => {}
+            _ => tracing::warn!("{reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

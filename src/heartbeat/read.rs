@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::cluster::context::ReaderContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -42,8 +44,8 @@ pub fn latest_heartbeats(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer = consumer_config
-        .create()
+    let consumer: BaseConsumer<ReaderContext> = consumer_config
+        .create_with_context(ReaderContext)
         .map_err(kafka("creating a consumer to read heartbeats".into()))?;
 
     let md = consumer

@@ -396,3 +396,80 @@ pub fn produce_one_per_batch(cfg: &ClientConfig, topic: &str, records: &[(i32, V
         }
     });
 }
+
+/// Produces `(partition, key, value)` records to `topic` quickly, each in its own record batch:
+/// `batch.num.messages=1` and `linger.ms=0` with many requests in flight (no retries, so nothing
+/// is reordered). Waits for every acknowledgement and returns each record's offset in input
+/// order, after checking that the offsets rise per partition in input order. (The fast variant
+/// of [`produce_one_per_batch`]; [`first_record_from`] checks a resumed fetch.)
+pub fn produce_fast_one_per_batch(
+    cfg: &ClientConfig,
+    topic: &str,
+    records: &[(i32, Vec<u8>, Vec<u8>)],
+) -> Vec<i64> {
+    let producer: FutureProducer = cfg
+        .clone()
+        .set("linger.ms", "0")
+        .set("batch.num.messages", "1")
+        .set("enable.idempotence", "false")
+        .set("message.send.max.retries", "0")
+        .create()
+        .expect("producer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let offsets: Vec<(i32, i64)> = rt.block_on(async {
+        let mut futs = Vec::with_capacity(records.len());
+        for (p, k, v) in records {
+            let mut rec = FutureRecord::to(topic).partition(*p).key(k).payload(v);
+            loop {
+                match producer.send_result(rec) {
+                    Ok(f) => break futs.push(f),
+                    Err((e, back)) => {
+                        assert!(format!("{e}").contains("Queue full"), "produce: {e}");
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(futs.len());
+        for f in futs {
+            let d = f.await.expect("delivery future").expect("delivered");
+            out.push((d.partition, d.offset));
+        }
+        out
+    });
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for &(p, o) in &offsets {
+        let before = last.insert(p, o);
+        assert!(
+            before.is_none_or(|b| b < o),
+            "{topic}/{p}: offset {o} after {before:?}"
+        );
+    }
+    offsets.into_iter().map(|(_, o)| o).collect()
+}
+
+/// The first record a consumer assigned to `topic`/`partition` at `offset` receives; panics
+/// unless it is the record at `offset` (tansu 0.6.0 would skip to the next batch if `offset`
+/// were inside a batch of several records).
+pub fn first_record_from(cfg: &ClientConfig, topic: &str, partition: i32, offset: i64) -> Rec {
+    let consumer: BaseConsumer = cfg
+        .clone()
+        .set("group.id", format!("test-probe-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let r = poll_records(&consumer, 1, Duration::from_secs(30)).remove(0);
+    assert_eq!(
+        r.offset, offset,
+        "a fetch of {topic}/{partition} from {offset}: {r:?}"
+    );
+    r
+}
