@@ -473,3 +473,41 @@ pub fn first_record_from(cfg: &ClientConfig, topic: &str, partition: i32, offset
     );
     r
 }
+
+/// Produces records `<prefix>-0`, `<prefix>-1`, ... (partition `i % partitions`) to `topic`,
+/// each acknowledged before the next is sent (so each is alone in its batch), until `stop` is
+/// set; returns how many it produced.
+pub fn produce_one_per_batch_until(
+    cfg: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+    prefix: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> usize {
+    let producer: FutureProducer = cfg
+        .clone()
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut i = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let (k, v) = (format!("{prefix}-{i}"), format!("local {i}"));
+            let p = (i % partitions as usize) as i32;
+            let rec = FutureRecord::to(topic).partition(p).key(&k).payload(&v);
+            producer
+                .send_result(rec)
+                .map_err(|(e, _)| e)
+                .expect("enqueue")
+                .await
+                .expect("delivery future")
+                .expect("delivered");
+            i += 1;
+        }
+        i
+    })
+}
