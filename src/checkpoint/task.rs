@@ -63,36 +63,6 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a missing checkpoints topic is looked for again (at least every interval).
 const TOPIC_RETRY: Duration = Duration::from_secs(10);
 
-/// librdkafka settings only a producer reads. A cluster's `client:` map may set them (e.g.
-/// `batch.num.messages` for the target producer); they are dropped from the settings of the
-/// group calls, whose short-lived consumers would otherwise warn about each on every round.
-const PRODUCER_ONLY: &[&str] = &[
-    "acks",
-    "batch.num.messages",
-    "batch.size",
-    "compression.codec",
-    "compression.level",
-    "compression.type",
-    "delivery.timeout.ms",
-    "enable.gapless.guarantee",
-    "enable.idempotence",
-    "linger.ms",
-    "message.send.max.retries",
-    "message.timeout.ms",
-    "partitioner",
-    "queue.buffering.backpressure.threshold",
-    "queue.buffering.max.kbytes",
-    "queue.buffering.max.messages",
-    "queue.buffering.max.ms",
-    "queuing.strategy",
-    "request.required.acks",
-    "request.timeout.ms",
-    "retries",
-    "sticky.partitioning.linger.ms",
-    "transaction.timeout.ms",
-    "transactional.id",
-];
-
 /// What one checkpoint task works with.
 pub struct CheckpointSetup {
     /// The flow: its aliases, topic and group patterns.
@@ -220,10 +190,8 @@ struct Task {
 
 impl Task {
     fn new(mut s: CheckpointSetup) -> Self {
-        for key in PRODUCER_ONLY {
-            s.source_config.remove(key);
-            s.target_config.remove(key);
-        }
+        crate::cluster::drop_producer_settings(&mut s.source_config);
+        crate::cluster::drop_producer_settings(&mut s.target_config);
         Task {
             flow_name: s.flow.name(),
             topic: checkpoints_topic(&s.flow.source),

@@ -50,6 +50,7 @@ pub fn consumer(
     ctx: ClusterContext,
 ) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
+    super::drop_producer_settings(&mut cfg);
     set_defaults(&mut cfg, &[("group.id", group_id)]);
     set_defaults(&mut cfg, CONSUMER_DEFAULTS);
     if cluster.event_hubs.is_some() {

@@ -104,6 +104,44 @@ pub fn describe(cluster: &Cluster) -> String {
     s
 }
 
+/// librdkafka settings only a producer reads. A cluster's `client:` map may set them (e.g.
+/// `batch.num.messages` for the target producer), and the Event Hubs defaults include
+/// `request.timeout.ms`; consumers drop them ([`drop_producer_settings`]) instead of warning
+/// about each one.
+const PRODUCER_ONLY: &[&str] = &[
+    "acks",
+    "batch.num.messages",
+    "batch.size",
+    "compression.codec",
+    "compression.level",
+    "compression.type",
+    "delivery.timeout.ms",
+    "enable.gapless.guarantee",
+    "enable.idempotence",
+    "linger.ms",
+    "message.send.max.retries",
+    "message.timeout.ms",
+    "partitioner",
+    "queue.buffering.backpressure.threshold",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.ms",
+    "queuing.strategy",
+    "request.required.acks",
+    "request.timeout.ms",
+    "retries",
+    "sticky.partitioning.linger.ms",
+    "transaction.timeout.ms",
+    "transactional.id",
+];
+
+/// Removes the settings only a producer reads from a consumer's `cfg`.
+pub fn drop_producer_settings(cfg: &mut ClientConfig) {
+    for key in PRODUCER_ONLY {
+        cfg.remove(key);
+    }
+}
+
 /// The secret strings of a cluster (password, connection string, its shared access key), for
 /// redacting anything librdkafka says before it is logged (see [`context::ClusterContext`]).
 pub fn secrets(cluster: &Cluster) -> Vec<String> {
