@@ -148,7 +148,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
         discovery,
         setup.refresh_interval,
         assign_tx,
-        setup.status.clone(),
+        (setup.status.clone(), setup.store.clone()),
         token.clone(),
     ));
 
@@ -179,12 +179,13 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
     result
 }
 
-/// Lists topics every `interval` (sooner after a failure) and forwards new partitions.
+/// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
+/// the store below the source's log start.
 async fn discover(
     mut discovery: Discovery,
     interval: Duration,
     tx: mpsc::Sender<Assignment>,
-    status: Arc<FlowStatus>,
+    (status, store): (Arc<FlowStatus>, Store),
     token: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(500);
@@ -199,6 +200,13 @@ async fn discover(
                 backoff = Duration::from_millis(500);
                 if status.state() == FlowState::Starting {
                     status.set_state(FlowState::Running);
+                }
+                match discovery.prune(&store).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!("pruned {n} store segments below the source's log start")
+                    }
+                    Err(e) => tracing::debug!("pruning the store skipped this round: {e}"),
                 }
                 interval
             }

@@ -18,6 +18,7 @@ use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
+use crate::store::{PartitionKey, Store};
 use crate::topology::Flow;
 
 /// How long one metadata or offsets request may take.
@@ -135,6 +136,36 @@ impl Discovery {
             }
         }
         Ok(out)
+    }
+
+    /// Drops the store's segments that lie wholly below each routed partition's log start on
+    /// the source (retention deleted those records; no group can be positioned there).
+    /// Returns how many segments went.
+    pub async fn prune(&self, store: &Store) -> Result<usize, FlowError> {
+        let routed: Vec<(String, i32)> = self.routed.iter().map(|(t, n)| (t.clone(), *n)).collect();
+        let consumer = self.clients.consumer.clone();
+        let starts = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (topic, partitions) in routed {
+                for p in 0..partitions {
+                    let (low, _) = consumer.fetch_watermarks(&topic, p, REQUEST_TIMEOUT)?;
+                    out.push((topic.clone(), p, low));
+                }
+            }
+            Ok::<_, rdkafka::error::KafkaError>(out)
+        })
+        .await
+        .map_err(FlowError::join)?
+        .map_err(|e| FlowError::Source {
+            what: "reading log start offsets".into(),
+            source: e,
+        })?;
+        let mut pruned = 0;
+        for (topic, partition, low) in starts {
+            let key = PartitionKey::new(&self.flow.source, &self.flow.target, &topic, partition);
+            pruned += store.prune(&key, low)?;
+        }
+        Ok(pruned)
     }
 
     /// Checks (or creates) `remote` on the target with at least `partitions` partitions.
