@@ -218,45 +218,63 @@ fn identity_policy_with_event_hubs_same_topic_both_ways_never_ping_pongs() {
     );
 }
 
-#[test]
-fn identity_ring_of_three_delivers_every_record_once_everywhere() {
-    let (a, b, c) = (Tansu::start(), Tansu::start(), Tansu::start());
-    let cfgs = [
-        kafka::plain(&a.listener()),
-        kafka::plain(&b.listener()),
-        kafka::plain(&c.listener()),
-    ];
+/// Three brokers a, b, c with `topic` on each, `hubmirror run` with `flows` (identity policy),
+/// producers on all three for 5 s; asserts every record is on every cluster exactly once.
+struct Three {
+    brokers: [Tansu; 3],
+    cfgs: [ClientConfig; 3],
+    work: Workdir,
+    run: Running,
+}
+
+fn three_clusters_exactly_once(topic: &str, pairs: &[(&str, &str)]) -> Three {
+    let brokers = [Tansu::start(), Tansu::start(), Tansu::start()];
+    let cfgs = brokers.each_ref().map(|t| kafka::plain(&t.listener()));
     for cfg in &cfgs {
-        kafka::create_topic(cfg, "ring", PARTITIONS);
+        kafka::create_topic(cfg, topic, PARTITIONS);
     }
     let work = Workdir::new();
     let topo = work.topology(&format!(
         "clusters:\n{}{}{}flows:\n{}{}",
-        plain_cluster("a", &a),
-        plain_cluster("b", &b),
-        plain_cluster("c", &c),
-        flows(&[("a", "b"), ("b", "c"), ("c", "a")], "[ring]"),
+        plain_cluster("a", &brokers[0]),
+        plain_cluster("b", &brokers[1]),
+        plain_cluster("c", &brokers[2]),
+        flows(pairs, &format!("[{topic}]")),
         replication("identity")
     ));
-    let mut run = Running::start(&topo, &[]);
-    let n = produce_everywhere(
-        &[
-            (&cfgs[0], "ring", "a"),
-            (&cfgs[1], "ring", "b"),
-            (&cfgs[2], "ring", "c"),
-        ],
-        500,
-        5,
-    );
+    let run = Running::start(&topo, &[]);
+    let sides: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .zip(&cfgs)
+        .map(|(alias, cfg)| (cfg, topic, *alias))
+        .collect();
+    let n = produce_everywhere(&sides, 500, 5);
     let expected = [("a", n[0]), ("b", n[1]), ("c", n[2])];
     let total: usize = n.iter().sum();
     for (alias, cfg) in ["a", "b", "c"].iter().zip(&cfgs) {
-        let recs = kafka::read_all(cfg, "ring", total, Duration::from_secs(120));
+        let recs = kafka::read_all(cfg, topic, total, Duration::from_secs(120));
         println!(
             "{}",
-            kafka::assert_exactly_once(&recs, &expected, &format!("{alias}/ring"))
+            kafka::assert_exactly_once(&recs, &expected, &format!("{alias}/{topic}"))
         );
     }
+    Three {
+        brokers,
+        cfgs,
+        work,
+        run,
+    }
+}
+
+#[test]
+fn identity_ring_of_three_delivers_every_record_once_everywhere() {
+    let Three {
+        brokers: _brokers,
+        cfgs,
+        work,
+        mut run,
+    } = three_clusters_exactly_once("ring", &[("a", "b"), ("b", "c"), ("c", "a")]);
+    let topo = work.path().join("topology.yaml");
     assert_stable(&cfgs[0], "ring", Duration::from_secs(3));
 
     // Upstream clusters of c, read off the replicated heartbeats: b at 1 hop, a at 2.
@@ -304,43 +322,11 @@ fn identity_ring_of_three_delivers_every_record_once_everywhere() {
 
 #[test]
 fn identity_mesh_a_b_c_delivers_every_record_once_everywhere() {
-    let (a, b, c) = (Tansu::start(), Tansu::start(), Tansu::start());
-    let cfgs = [
-        kafka::plain(&a.listener()),
-        kafka::plain(&b.listener()),
-        kafka::plain(&c.listener()),
-    ];
-    for cfg in &cfgs {
-        kafka::create_topic(cfg, "mesh", PARTITIONS);
-    }
-    let work = Workdir::new();
-    let topo = work.topology(&format!(
-        "clusters:\n{}{}{}flows:\n{}{}",
-        plain_cluster("a", &a),
-        plain_cluster("b", &b),
-        plain_cluster("c", &c),
-        flows(&[("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")], "[mesh]"),
-        replication("identity")
-    ));
-    let mut run = Running::start(&topo, &[]);
-    let n = produce_everywhere(
-        &[
-            (&cfgs[0], "mesh", "a"),
-            (&cfgs[1], "mesh", "b"),
-            (&cfgs[2], "mesh", "c"),
-        ],
-        500,
-        5,
-    );
-    let expected = [("a", n[0]), ("b", n[1]), ("c", n[2])];
-    let total: usize = n.iter().sum();
-    for (alias, cfg) in ["a", "b", "c"].iter().zip(&cfgs) {
-        let recs = kafka::read_all(cfg, "mesh", total, Duration::from_secs(120));
-        println!(
-            "{}",
-            kafka::assert_exactly_once(&recs, &expected, &format!("{alias}/mesh"))
-        );
-    }
+    let Three {
+        brokers: _brokers,
+        mut run,
+        ..
+    } = three_clusters_exactly_once("mesh", &[("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")]);
     assert!(
         run.terminate(Duration::from_secs(10)).success(),
         "{}",

@@ -29,35 +29,15 @@ pub const EXIT_REFUSED: u8 = 3;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(opt: Opt) -> ExitCode {
+    init_tracing(opt.command.common().log_format);
     match opt.command {
-        Command::Run(args) => {
-            init_tracing(args.common.log_format);
-            run::execute(&args)
-        }
-        Command::Validate(args) => {
-            init_tracing(args.common.log_format);
-            validate::execute(&args)
-        }
-        Command::Topics(args) => {
-            init_tracing(args.common.log_format);
-            topics::execute(&args)
-        }
-        Command::Status(args) => {
-            init_tracing(args.common.log_format);
-            status::execute(&args)
-        }
-        Command::Checkpoints(args) => {
-            init_tracing(args.common.log_format);
-            checkpoints::execute(&args)
-        }
-        Command::Translate(args) => {
-            init_tracing(args.common.log_format);
-            translate::execute(&args)
-        }
-        Command::Failover(args) => {
-            init_tracing(args.common.log_format);
-            failover::execute(&args)
-        }
+        Command::Run(args) => run::execute(&args),
+        Command::Validate(args) => validate::execute(&args),
+        Command::Topics(args) => topics::execute(&args),
+        Command::Status(args) => status::execute(&args),
+        Command::Checkpoints(args) => checkpoints::execute(&args),
+        Command::Translate(args) => translate::execute(&args),
+        Command::Failover(args) => failover::execute(&args),
     }
 }
 

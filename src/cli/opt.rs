@@ -52,6 +52,21 @@ pub enum Command {
     Failover(FailoverArgs),
 }
 
+impl Command {
+    /// The options every command takes.
+    pub fn common(&self) -> &Common {
+        match self {
+            Command::Run(a) => &a.common,
+            Command::Validate(a) => &a.common,
+            Command::Topics(a) => &a.common,
+            Command::Status(a) => &a.common,
+            Command::Checkpoints(a) => &a.common,
+            Command::Translate(a) => &a.common,
+            Command::Failover(a) => &a.common,
+        }
+    }
+}
+
 /// `hubmirror run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
