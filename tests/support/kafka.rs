@@ -21,10 +21,7 @@ pub fn plain(bootstrap: &str) -> ClientConfig {
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(cfg: &ClientConfig, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let res = rt
         .block_on(admin.create_topics(
             [&NewTopic::new(
@@ -104,15 +101,8 @@ pub fn produce_test_records(
     range: std::ops::Range<usize>,
     ts_base: i64,
 ) {
-    let producer: FutureProducer = cfg
-        .clone()
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(cfg, &[("linger.ms", "5")]);
+    let rt = runtime();
     rt.block_on(async {
         let mut futs = Vec::with_capacity(range.len());
         for i in range {
@@ -212,15 +202,8 @@ pub fn produce_for(
     per_second: usize,
     duration: Duration,
 ) -> usize {
-    let producer: FutureProducer = cfg
-        .clone()
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(cfg, &[("linger.ms", "5")]);
+    let rt = runtime();
     rt.block_on(async {
         let start = Instant::now();
         let mut futs = Vec::new();
@@ -314,11 +297,8 @@ pub fn high_watermarks(cfg: &ClientConfig, topic: &str) -> Vec<i64> {
 /// Produces `(partition, key, value)` records to `topic` in order and waits until all are
 /// acknowledged.
 pub fn produce_raw(cfg: &ClientConfig, topic: &str, records: &[(i32, Vec<u8>, Vec<u8>)]) {
-    let producer: FutureProducer = cfg.create().expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(cfg, &[]);
+    let rt = runtime();
     rt.block_on(async {
         let mut futs = Vec::with_capacity(records.len());
         for (p, k, v) in records {
@@ -374,15 +354,8 @@ pub fn poll_records(consumer: &BaseConsumer, n: usize, timeout: Duration) -> Vec
 /// offset inside a batch: it skips to the next batch, so tests that resume consumers at
 /// arbitrary offsets need one record per batch.)
 pub fn produce_one_per_batch(cfg: &ClientConfig, topic: &str, records: &[(i32, Vec<u8>, Vec<u8>)]) {
-    let producer: FutureProducer = cfg
-        .clone()
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(cfg, &[("linger.ms", "0")]);
+    let rt = runtime();
     rt.block_on(async {
         for (p, k, v) in records {
             let rec = FutureRecord::to(topic).partition(*p).key(k).payload(v);
@@ -407,18 +380,16 @@ pub fn produce_fast_one_per_batch(
     topic: &str,
     records: &[(i32, Vec<u8>, Vec<u8>)],
 ) -> Vec<i64> {
-    let producer: FutureProducer = cfg
-        .clone()
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
-        .set("enable.idempotence", "false")
-        .set("message.send.max.retries", "0")
-        .create()
-        .expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(
+        cfg,
+        &[
+            ("linger.ms", "0"),
+            ("batch.num.messages", "1"),
+            ("enable.idempotence", "false"),
+            ("message.send.max.retries", "0"),
+        ],
+    );
+    let rt = runtime();
     let offsets: Vec<(i32, i64)> = rt.block_on(async {
         let mut futs = Vec::with_capacity(records.len());
         for (p, k, v) in records {
@@ -484,15 +455,8 @@ pub fn produce_one_per_batch_until(
     prefix: &str,
     stop: &std::sync::atomic::AtomicBool,
 ) -> usize {
-    let producer: FutureProducer = cfg
-        .clone()
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let producer = producer(cfg, &[("linger.ms", "0")]);
+    let rt = runtime();
     rt.block_on(async {
         let mut i = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -510,4 +474,21 @@ pub fn produce_one_per_batch_until(
         }
         i
     })
+}
+
+/// A current-thread tokio runtime for a test helper's async client calls.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A producer for `cfg` with `settings` on top.
+fn producer(cfg: &ClientConfig, settings: &[(&str, &str)]) -> FutureProducer {
+    let mut cfg = cfg.clone();
+    for (k, v) in settings {
+        cfg.set(*k, *v);
+    }
+    cfg.create().expect("producer")
 }
