@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
-use crate::cluster::context::ReaderContext;
+use crate::cluster::context::end_reader;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -57,23 +57,13 @@ pub fn read_checkpoints(
 /// are committed. Fails if the ends are not reached within `timeout`.
 /// Blocking: call it off the async runtime.
 pub fn read_latest(
-    mut config: ClientConfig,
+    config: ClientConfig,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<StoredCheckpoint>, CheckpointError> {
     let deadline = Instant::now() + timeout;
     let what = || format!("reading checkpoints from '{topic}'");
-    if config.get("group.id").is_none() {
-        config.set("group.id", "hubmirror-checkpoints-reader");
-    }
-    config
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer<ReaderContext> = config
-        .create_with_context(ReaderContext)
-        .map_err(kafka(what()))?;
+    let consumer = end_reader(config, "hubmirror-checkpoints-reader").map_err(kafka(what()))?;
     let Some(partitions) = topic_partitions(&consumer, topic, left(deadline))? else {
         return Ok(Vec::new());
     };

@@ -128,6 +128,23 @@ impl ClientContext for ReaderContext {
 
 impl ConsumerContext for ReaderContext {}
 
+/// A consumer that reads topics from the beginning to their end and commits nothing: `config`
+/// connects to the cluster; `group` is used unless `config` names one.
+pub fn end_reader(
+    mut config: rdkafka::ClientConfig,
+    group: &str,
+) -> Result<rdkafka::consumer::BaseConsumer<ReaderContext>, KafkaError> {
+    if config.get("group.id").is_none() {
+        config.set("group.id", group);
+    }
+    config
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
+    config.create_with_context(ReaderContext)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

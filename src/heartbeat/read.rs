@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
-use crate::cluster::context::ReaderContext;
+use crate::cluster::context::end_reader;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -30,22 +30,13 @@ const POLL: Duration = Duration::from_millis(200);
 /// added here (no offsets are committed). Fails if the end is not reached within `timeout`.
 /// Records that are not heartbeats are ignored. Blocking: call it off the async runtime.
 pub fn latest_heartbeats(
-    mut consumer_config: ClientConfig,
+    consumer_config: ClientConfig,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Heartbeat>, HeartbeatError> {
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
-    if consumer_config.get("group.id").is_none() {
-        consumer_config.set("group.id", "hubmirror-heartbeats-reader");
-    }
-    consumer_config
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer<ReaderContext> = consumer_config
-        .create_with_context(ReaderContext)
+    let consumer = end_reader(consumer_config, "hubmirror-heartbeats-reader")
         .map_err(kafka("creating a consumer to read heartbeats".into()))?;
 
     let md = consumer
