@@ -135,11 +135,7 @@ fn default_policy_both_ways_gives_each_side_exactly_the_other_sides_records() {
         );
         println!("cluster {cluster} topics: {names:?}");
     }
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -211,11 +207,7 @@ fn identity_policy_with_event_hubs_same_topic_both_ways_never_ping_pongs() {
         n[0],
         "copies of onprem's records not sent back"
     );
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 /// Three brokers a, b, c with `topic` on each, `hubmirror run` with `flows` (identity policy),
@@ -313,11 +305,7 @@ fn identity_ring_of_three_delivers_every_record_once_everywhere() {
     };
     assert_eq!(hops("b"), Some(Some(1)));
     assert_eq!(hops("a"), Some(Some(2)));
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -327,9 +315,5 @@ fn identity_mesh_a_b_c_delivers_every_record_once_everywhere() {
         mut run,
         ..
     } = three_clusters_exactly_once("mesh", &[("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")]);
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }

@@ -122,11 +122,7 @@ fn a_topic_created_while_running_is_mirrored_within_the_refresh_interval() {
     let counts = kafka::count_by_key(&copies);
     assert_eq!(counts.len(), 200, "every orders2 record arrived");
     assert!(counts.values().all(|n| *n == 1), "no duplicates");
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -167,11 +163,7 @@ fn internal_topics_are_not_mirrored() {
         "b's topic list polled {polls} times over {:?}: only a.data",
         3 * REFRESH
     );
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -246,11 +238,7 @@ store:
         !topic_names(&ceh).contains("onprem.beta"),
         "the refused topic does not exist"
     );
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 /// Creates `topic` on the broker behind the emulator, bypassing its CreateTopics refusal.

@@ -142,9 +142,5 @@ fn identity_both_ways_failover_loses_nothing_of_either_side() {
         lost.len()
     );
     assert!(lost.is_empty(), "lost after failover: {lost:?}");
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }

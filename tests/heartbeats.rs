@@ -154,11 +154,7 @@ fn heartbeats_are_emitted_replicated_and_reported() {
     let latency = flow["replication_latency_ms"].as_i64().unwrap_or(i64::MAX);
     assert!((0..10_000).contains(&latency), "{flow}");
 
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 
     // Stopped: the newest heartbeat per key equals the maximum read from the whole topic.
     for (cfg, topic) in [(&ca, "heartbeats"), (&cb, "a.heartbeats")] {
@@ -249,11 +245,7 @@ fn a_cluster_can_switch_heartbeats_off() {
         !names.iter().any(|t| t.ends_with("heartbeats")),
         "b: {names:?}"
     );
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -273,9 +265,5 @@ fn a_target_with_heartbeats_off_gets_no_heartbeat_copies() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }

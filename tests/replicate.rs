@@ -136,11 +136,7 @@ fn onprem_to_event_hubs_exactly_once_each_in_order() {
     );
     let originals = kafka::read_all(&src, "testeh", RECORDS, Duration::from_secs(30));
     assert_mirrored(&originals, &copies, "onprem", "eventhub");
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -166,11 +162,7 @@ fn event_hubs_to_onprem_exactly_once_each_in_order() {
     );
     let originals = kafka::read_all(&hub, "testeh", RECORDS, Duration::from_secs(30));
     assert_mirrored(&originals, &copies, "eventhub", "onprem");
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -262,9 +254,5 @@ fn stop_and_restart_loses_nothing() {
         copies.len()
     );
     assert_eq!(lost, 0, "records lost across a stop and restart");
-    assert!(
-        second.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        second.output()
-    );
+    second.stop_cleanly();
 }

@@ -69,9 +69,5 @@ fn a_second_run_on_the_same_store_is_refused() {
     assert_eq!(status.code(), Some(1), "{}", second.output());
     let line = second.wait_for_line(&["store.path", "hubmirror run"], Duration::from_secs(1));
     println!("{line}");
-    assert!(
-        first.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        first.output()
-    );
+    first.stop_cleanly();
 }

@@ -67,11 +67,7 @@ fn unservable_topics_are_reported_and_the_others_keep_flowing() {
         500,
         "beta flows after its topic was created"
     );
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }
 
 #[test]
@@ -92,9 +88,5 @@ fn missing_remote_topics_are_created_with_the_source_partition_count() {
             .unwrap();
         assert_eq!(r.partition, (i % 3) as i32, "same partition as the source");
     }
-    assert!(
-        run.terminate(Duration::from_secs(10)).success(),
-        "{}",
-        run.output()
-    );
+    run.stop_cleanly();
 }

@@ -113,6 +113,17 @@ impl Running {
         })
     }
 
+    /// The contract's clean stop: SIGTERM, then exit 0 within 10 s (panics with the output
+    /// otherwise).
+    pub fn stop_cleanly(&mut self) {
+        let status = self.terminate(Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status}\n{}",
+            self.output()
+        );
+    }
+
     /// Waits for the process to exit by itself, at most `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
