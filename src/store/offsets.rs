@@ -88,11 +88,7 @@ impl Store {
             return Ok(());
         };
         let prefix = codec::partition_prefix(key)?;
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.write_lock();
         let meta = self.meta(&prefix)?;
 
         // Upstream start → the segment to write there, or `None` to delete the one there.
@@ -192,11 +188,7 @@ impl Store {
     /// offsets below it translate to the first remaining segment.
     pub fn prune(&self, key: &PartitionKey, log_start: i64) -> Result<usize, StoreError> {
         let prefix = codec::partition_prefix(key)?;
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.write_lock();
         let Some(mut meta) = self.meta(&prefix)? else {
             return Ok(0);
         };
@@ -225,11 +217,7 @@ impl Store {
     /// topic was deleted and created again; returns how many segments were dropped.
     pub fn forget(&self, key: &PartitionKey) -> Result<usize, StoreError> {
         let prefix = codec::partition_prefix(key)?;
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.write_lock();
         let mut batch = sled::Batch::default();
         let mut segments = 0;
         for entry in self
@@ -367,5 +355,17 @@ impl Store {
             .range(range)
             .map(|e| self.segment(e))
             .collect()
+    }
+}
+
+impl Store {
+    /// Serialises `record`, `prune` and `forget`: each reads a partition's state and writes it
+    /// back. A panic while holding it left nothing half-written (writes are atomic sled batches),
+    /// so a poisoned lock is simply taken over.
+    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
