@@ -7,10 +7,11 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Message, StrBytes};
 use tokio::io::AsyncWriteExt;
@@ -273,11 +274,57 @@ pub(crate) fn refuse_create_topics(frame: &Frame, peek: Peek) -> Result<Bytes, F
     )
 }
 
-/// Whether a Produce request expects a response (`acks` is not 0).
-pub(crate) fn produce_expects_response(frame: &Frame) -> Result<bool, FrameError> {
-    let (_, request): (_, kafka_protocol::messages::ProduceRequest) =
-        frame::decode_request(frame, ApiKey::Produce, "Produce")?;
-    Ok(request.acks != 0)
+/// Decodes a Produce request (once per request: `acks`, `timeout_ms` and the record batches).
+pub(crate) fn decode_produce(frame: &Frame) -> Result<ProduceRequest, FrameError> {
+    let (_, request) = frame::decode_request(frame, ApiKey::Produce, "Produce")?;
+    Ok(request)
+}
+
+/// What refused (throttled) Produce requests are told, per partition (versions 8 and later).
+pub(crate) const PRODUCE_THROTTLED: &str =
+    "request throttled past half its timeout (emulated Event Hubs throttling)";
+
+/// The answer to a Produce request held by a throttle window past half its timeout:
+/// POLICY_VIOLATION and base offset -1 for every partition, `throttle_time_ms` the time held.
+pub(crate) fn refuse_produce(
+    peek: Peek,
+    request: &ProduceRequest,
+    held: Duration,
+) -> Result<Bytes, FrameError> {
+    let responses = request
+        .topic_data
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partition_data
+                .iter()
+                .map(|p| {
+                    PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(ResponseError::PolicyViolation.code())
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1)
+                        .with_error_message(Some(StrBytes::from_static_str(PRODUCE_THROTTLED)))
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    let throttle_time_ms = i32::try_from(held.as_millis()).unwrap_or(i32::MAX);
+    let body = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle_time_ms);
+    frame::encode_response(
+        ApiKey::Produce,
+        peek.correlation_id,
+        peek.api_version,
+        &body,
+        "Produce",
+    )
 }
 
 #[cfg(test)]
@@ -317,5 +364,58 @@ mod tests {
                 (36, 0, 2)
             ]
         );
+    }
+
+    #[test]
+    fn refused_produce_answers_every_partition_at_the_request_version() {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::TopicName;
+
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(2000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("a")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default().with_index(0),
+                        PartitionProduceData::default().with_index(2),
+                    ]),
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("b")))
+                    .with_partition_data(vec![PartitionProduceData::default().with_index(1)]),
+            ]);
+        for version in [3, 7, 8, 9, 12] {
+            let peek = Peek {
+                api_key: ApiKey::Produce as i16,
+                api_version: version,
+                correlation_id: 42,
+            };
+            let bytes =
+                refuse_produce(peek, &request, Duration::from_millis(1500)).expect("encode");
+            let (header, response): (_, ProduceResponse) =
+                frame::decode_response(bytes.slice(4..), ApiKey::Produce, version, "Produce")
+                    .expect("decode");
+            assert_eq!(header.correlation_id, 42);
+            assert_eq!(response.throttle_time_ms, 1500);
+            let got: Vec<(String, i32, i16, i64)> = response
+                .responses
+                .iter()
+                .flat_map(|t| {
+                    t.partition_responses
+                        .iter()
+                        .map(|p| (t.name.to_string(), p.index, p.error_code, p.base_offset))
+                })
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    ("a".to_string(), 0, 44, -1),
+                    ("a".to_string(), 2, 44, -1),
+                    ("b".to_string(), 1, 44, -1)
+                ],
+                "v{version}"
+            );
+        }
     }
 }

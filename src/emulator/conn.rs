@@ -72,6 +72,12 @@ pub(crate) enum ConnError {
     /// The upstream broker closed its side.
     #[error("upstream closed the connection")]
     UpstreamClosed,
+    /// After a refused Produce request, the upstream responses owed before it did not arrive.
+    #[error(
+        "upstream responses owed before a refused produce request not received within {:?}",
+        relay::DRAIN_TIMEOUT
+    )]
+    DrainTimeout,
     /// The upstream broker answered out of order (or a request was misclassified).
     #[error("upstream response for correlation id {got}, expected {expected}")]
     CorrelationMismatch {

@@ -6,17 +6,24 @@
 //! relayed byte for byte to the upstream broker (tansu in tests and the demo), which must
 //! advertise the emulator's address so that clients come back through it.
 //!
+//! A running emulator can throttle like the service ([`Emulator::throttle_for`]: Produce
+//! requests are delayed, and refused with POLICY_VIOLATION when delayed past half their
+//! timeout) and reports what it saw ([`Emulator::stats`]: held and refused Produce requests,
+//! record batches per compression codec).
+//!
 //! # Layout
 //!
 //! - `tls`: the CA and server certificate (generated or reused) and the rustls config.
 //! - `sasl`: `PLAIN` payload and connection-string parsing, the credential check.
 //! - `frame`: length-prefixed Kafka frames, header peeking, response encoding.
 //! - `api`: the answers the emulator gives itself (ApiVersions, SASL, refused CreateTopics).
+//! - `control`: throttle windows and the counters behind [`Emulator::stats`].
 //! - `conn`: one client connection: TLS, SASL state machine, then `relay`.
 //! - `relay`: authenticated traffic, client ↔ upstream, responses kept in request order.
 
 mod api;
 mod conn;
+mod control;
 mod frame;
 mod relay;
 mod sasl;
@@ -26,7 +33,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use tokio::net::TcpListener;
@@ -36,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+pub use control::{Compression, EmulatorStats};
 pub use tls::TlsError;
 
 /// Requests larger than this (the frame length, in bytes) make Event Hubs close the connection.
@@ -105,6 +113,8 @@ pub(crate) struct Shared {
     /// The upstream broker's API versions, asked once on first need: the broker may start after
     /// the emulator (it must advertise the emulator's address, known only once bound).
     pub(crate) upstream_versions: tokio::sync::OnceCell<Vec<ApiVersion>>,
+    /// Throttle windows and counters, changed and read through [`Emulator`].
+    pub(crate) control: control::Control,
 }
 
 /// A running emulator. Stopping it is the job of the [`CancellationToken`] given to
@@ -116,6 +126,8 @@ pub struct Emulator {
     key: String,
     /// The accept loop; it returns once cancelled and every connection task has ended.
     server: JoinHandle<()>,
+    /// What the connection tasks share, for the runtime controls and counters.
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for Emulator {
@@ -148,6 +160,7 @@ impl Emulator {
             credentials: sasl::Credentials::new(&config.key_name, &config.key),
             refuse_create_topics: config.refuse_create_topics,
             upstream_versions: tokio::sync::OnceCell::new(),
+            control: control::Control::default(),
         });
         info!(
             %local_addr,
@@ -156,13 +169,14 @@ impl Emulator {
             refuse_create_topics = config.refuse_create_topics,
             "event hubs emulator listening"
         );
-        let server = tokio::spawn(serve(listener, acceptor, shared, shutdown));
+        let server = tokio::spawn(serve(listener, acceptor, shared.clone(), shutdown));
         Ok(Emulator {
             local_addr,
             ca_file: material.ca_file,
             key_name: config.key_name,
             key: config.key,
             server,
+            shared,
         })
     }
 
@@ -186,6 +200,39 @@ impl Emulator {
             self.key_name,
             self.key
         )
+    }
+
+    /// Throttles like Event Hubs for `duration` from now, replacing any open throttle window
+    /// (`Duration::ZERO` ends it). While the window is open, every Produce request that expects
+    /// a response (`acks` not 0) is held before being forwarded, blocking the requests behind
+    /// it on its connection:
+    ///
+    /// - if the window closes within half the request's `timeout_ms`, the request is forwarded
+    ///   unchanged (counted in [`EmulatorStats::produce_requests_delayed`]);
+    /// - otherwise it is answered with POLICY_VIOLATION for every partition and its connection
+    ///   is closed, so that nothing pipelined behind it is ever written
+    ///   ([`EmulatorStats::produce_requests_rejected`]).
+    ///
+    /// Half the timeout, so that the answer reaches the client before the client's own timer
+    /// for the request (librdkafka sets both from `request.timeout.ms`) turns it into a timeout.
+    /// Can be called from any thread.
+    pub fn throttle_for(&self, duration: Duration) {
+        self.throttle_until(Instant::now() + duration);
+    }
+
+    /// Like [`Emulator::throttle_for`], with the end of the window given as an instant (one not
+    /// in the future ends the window).
+    pub fn throttle_until(&self, until: Instant) {
+        if until > Instant::now() {
+            info!(window = ?until.saturating_duration_since(Instant::now()), "throttling produce requests");
+        }
+        self.shared.control.throttle_until(until);
+    }
+
+    /// What the emulator counted since it started: held and refused Produce requests, and the
+    /// record batches of forwarded Produce requests by compression codec.
+    pub fn stats(&self) -> EmulatorStats {
+        self.shared.control.stats()
     }
 
     /// Waits until the emulator has stopped: the shutdown token was cancelled and every

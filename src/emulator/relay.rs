@@ -6,6 +6,17 @@
 //! response. The response loop takes the entries in order and writes either the emulator's own
 //! answer or the next upstream response, so answers the emulator makes never overtake earlier
 //! upstream responses (Kafka clients may rely on that ordering).
+//!
+//! Produce requests are decoded once: for `acks` (no response is owed for `acks=0`), for the
+//! record batches' codecs (counted in the emulator's stats) and, while a throttle window is
+//! open, for `timeout_ms` (see [`super::control`]). A held request blocks the request loop, so
+//! nothing behind it on the connection overtakes it. A request held past half its timeout is
+//! refused with POLICY_VIOLATION and the connection is closed once every earlier response and
+//! the refusal have been written: requests pipelined behind it are never forwarded, like the
+//! service whose idempotent-producer sequence check would reject them (forwarding them would
+//! leave a gap where the refused batch was).
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -13,9 +24,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tracing::{debug, info};
 
 use super::api;
 use super::conn::ConnError;
+use super::control::Hold;
 use super::frame::{self, FrameError};
 use super::{Shared, MAX_REQUEST_BYTES};
 
@@ -25,6 +38,14 @@ const MAX_IN_FLIGHT: usize = 1024;
 const UPSTREAM_READ_BUFFER: usize = 64 * 1024;
 /// The response buffer is shrunk back to this after an unusually large response.
 const RESPONSE_BUFFER_KEEP: usize = 4 * 1024 * 1024;
+/// After a refused Produce request: how long the upstream responses owed before the refusal
+/// may take to arrive.
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a refused Produce request, once everything owed is written and the emulator's side is
+/// shut: how long whatever the client still sends is read and discarded (never parsed nor
+/// forwarded) while waiting for it to close. Closing a socket with unread input makes the
+/// kernel reset the connection, which can destroy the refusal before the client reads it.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// A response the client is owed, in request order.
 #[derive(Debug)]
@@ -35,6 +56,15 @@ enum Pending {
     Local(Bytes),
 }
 
+/// How the request loop ended without an error.
+enum RequestsEnd<R> {
+    /// The client closed its side (or the response loop ended first).
+    Closed,
+    /// A Produce request was refused; the refusal is the last [`Pending`] entry. The client's
+    /// read half is handed back for the lingering close.
+    Refused(R),
+}
+
 /// Relays until either side closes or breaks a rule.
 pub(crate) async fn run<C>(client: C, upstream: TcpStream, shared: &Shared) -> Result<(), ConnError>
 where
@@ -43,10 +73,28 @@ where
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = upstream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    tokio::select! {
-        result = requests(client_read, upstream_write, pending_tx, shared) => result,
-        result = responses(upstream_read, client_write, pending_rx) => result,
-    }
+    let requests = requests(client_read, upstream_write, pending_tx, shared);
+    let responses = responses(upstream_read, client_write, pending_rx);
+    tokio::pin!(responses);
+    let mut client_read = tokio::select! {
+        result = requests => match result? {
+            RequestsEnd::Closed => return Ok(()),
+            RequestsEnd::Refused(client_read) => client_read,
+        },
+        result = &mut responses => return result.map(drop),
+    };
+    // The request loop has ended and dropped its sender: the response loop writes what is
+    // still owed, the refusal last, and returns.
+    let mut client_write = tokio::time::timeout(DRAIN_TIMEOUT, responses)
+        .await
+        .map_err(|_| ConnError::DrainTimeout)??;
+    client_write.shutdown().await.map_err(FrameError::Io)?;
+    let mut discard = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(1..) = client_read.read(&mut discard).await {}
+    })
+    .await;
+    Ok(())
 }
 
 /// Client → upstream.
@@ -55,7 +103,7 @@ async fn requests<R: AsyncRead + Unpin>(
     mut upstream: OwnedWriteHalf,
     pending: mpsc::Sender<Pending>,
     shared: &Shared,
-) -> Result<(), ConnError> {
+) -> Result<RequestsEnd<R>, ConnError> {
     while let Some(frame) = frame::read_frame(&mut client, MAX_REQUEST_BYTES).await? {
         let peek = frame.peek()?;
         let owed = match ApiKey::try_from(peek.api_key) {
@@ -69,7 +117,39 @@ async fn requests<R: AsyncRead + Unpin>(
             Ok(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
                 return Err(ConnError::SaslState("SASL request after authentication"));
             }
-            Ok(ApiKey::Produce) if !api::produce_expects_response(&frame)? => None,
+            Ok(ApiKey::Produce) => {
+                let request = api::decode_produce(&frame)?;
+                if request.acks == 0 {
+                    // Nothing to answer, so nothing to refuse: never held.
+                    shared.control.count_batches(&request);
+                    None
+                } else {
+                    match shared.control.hold(request.timeout_ms).await {
+                        Hold::Pass => {}
+                        Hold::Released(held) => debug!(
+                            correlation_id = peek.correlation_id,
+                            ?held,
+                            "throttled produce request released"
+                        ),
+                        Hold::Expired(held) => {
+                            info!(
+                                correlation_id = peek.correlation_id,
+                                timeout_ms = request.timeout_ms,
+                                ?held,
+                                "produce request throttled past half its timeout: \
+                                 POLICY_VIOLATION, connection closed"
+                            );
+                            let refusal = api::refuse_produce(peek, &request, held)?;
+                            if pending.send(Pending::Local(refusal)).await.is_err() {
+                                return Ok(RequestsEnd::Closed);
+                            }
+                            return Ok(RequestsEnd::Refused(client));
+                        }
+                    }
+                    shared.control.count_batches(&request);
+                    Some(Pending::Upstream(peek.correlation_id))
+                }
+            }
             _ => Some(Pending::Upstream(peek.correlation_id)),
         };
         if !matches!(owed, Some(Pending::Local(_))) {
@@ -81,19 +161,20 @@ async fn requests<R: AsyncRead + Unpin>(
         if let Some(owed) = owed {
             if pending.send(owed).await.is_err() {
                 // The response loop has ended; its result is the connection's.
-                return Ok(());
+                return Ok(RequestsEnd::Closed);
             }
         }
     }
-    Ok(())
+    Ok(RequestsEnd::Closed)
 }
 
-/// Upstream → client, in request order.
+/// Upstream → client, in request order, until the request loop has ended and everything it
+/// queued is written. Hands the client's write half back.
 async fn responses<W: AsyncWrite + Unpin>(
     upstream: OwnedReadHalf,
     mut client: W,
     mut pending: mpsc::Receiver<Pending>,
-) -> Result<(), ConnError> {
+) -> Result<W, ConnError> {
     let mut upstream = BufReader::with_capacity(UPSTREAM_READ_BUFFER, upstream);
     let mut buf = Vec::new();
     while let Some(owed) = pending.recv().await {
@@ -117,7 +198,7 @@ async fn responses<W: AsyncWrite + Unpin>(
         }
         client.flush().await.map_err(FrameError::Io)?;
     }
-    Ok(())
+    Ok(client)
 }
 
 /// Reads one whole response frame, length prefix included, into `buf`.

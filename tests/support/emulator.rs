@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hubmirror::emulator::{Emulator, EmulatorConfig};
+use hubmirror::emulator::{Emulator, EmulatorConfig, EmulatorStats};
 use kafka_protocol::messages::{
     ApiKey, RequestHeader, ResponseHeader, SaslHandshakeRequest, SaslHandshakeResponse,
 };
@@ -136,6 +137,17 @@ impl EventHubsEmulator {
     /// librdkafka clients are sent on to the emulator after their first metadata request.
     pub fn listener(&self) -> String {
         self.tansu.listener()
+    }
+
+    /// Throttles produce requests like Event Hubs for `duration` from now (see
+    /// [`Emulator::throttle_for`]); `Duration::ZERO` ends the window.
+    pub fn throttle_for(&self, duration: Duration) {
+        self.emulator.throttle_for(duration);
+    }
+
+    /// What the emulator counted so far (see [`Emulator::stats`]).
+    pub fn stats(&self) -> EmulatorStats {
+        self.emulator.stats()
     }
 
     /// A SASL PLAIN token (`\0$ConnectionString\0<connection string>`) the emulator accepts.
