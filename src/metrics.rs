@@ -1,8 +1,18 @@
 //! Prometheus metrics shared by every flow. Metric names live here and nowhere else.
-//! (The HTTP listener and the full set arrive with the "production" work; these counters are
-//! what the flow already maintains.)
+//!
+//! Counters and histograms are bumped where things happen (the flow's hot path holds
+//! pre-resolved handles, see `flow::route`); the gauges that describe a state (`lag`, ages,
+//! `flow_up`) are computed from the flows' status each time `/metrics` is scraped
+//! (`status::Registry::export`).
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+
+/// Histogram buckets for latencies and ages, in seconds: 1 ms to 5 min.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
 /// The process's metrics; one instance, shared by reference-counted pointer.
 pub struct Metrics {
@@ -28,6 +38,28 @@ pub struct Metrics {
     /// `hubmirror_group_sync_skipped_total{source,target,reason}`: group offset syncs not done;
     /// `reason="active"`: the group had members on the target.
     pub group_sync_skipped: IntCounterVec,
+    /// `hubmirror_records_dead_lettered_total{source,target,topic}`: oversize records written
+    /// to the flow's dead-letter topic on the source cluster.
+    pub records_dead_lettered: IntCounterVec,
+    /// `hubmirror_replication_latency_seconds{source,target,topic}`: record timestamp →
+    /// acknowledgement of its copy by the target.
+    pub replication_latency: HistogramVec,
+    /// `hubmirror_record_age_seconds{source,target,topic}`: record timestamp → consumed.
+    pub record_age: HistogramVec,
+    /// `hubmirror_lag_records{source,target,topic,partition}`: source high watermark minus
+    /// the next offset to replicate (computed at scrape).
+    pub lag_records: IntGaugeVec,
+    /// `hubmirror_heartbeat_age_seconds{source,target}`: age of the newest heartbeat whose
+    /// copy the target acknowledged (computed at scrape).
+    pub heartbeat_age: GaugeVec,
+    /// `hubmirror_checkpoint_age_seconds{source,target}`: time since the flow's last complete
+    /// checkpoint round (computed at scrape).
+    pub checkpoint_age: GaugeVec,
+    /// `hubmirror_flow_up{source,target}`: 1 while the flow is running and ready, else 0.
+    pub flow_up: IntGaugeVec,
+    /// `hubmirror_flow_restarts_total{source,target}`: the flow was restarted after a
+    /// transient failure (throttling, timeouts, a lost connection).
+    pub flow_restarts: IntCounterVec,
 }
 
 /// Why a record was not written to the target.
@@ -35,6 +67,8 @@ pub struct Metrics {
 pub enum SkipReason {
     /// The loop rule of spec §3: the record already went through the target.
     Loop,
+    /// Larger than the target accepts (`oversize: skip` or `dead_letter`).
+    Oversize,
 }
 
 impl SkipReason {
@@ -42,6 +76,7 @@ impl SkipReason {
     pub fn label(self) -> &'static str {
         match self {
             SkipReason::Loop => "loop",
+            SkipReason::Oversize => "oversize",
         }
     }
 }
@@ -99,8 +134,64 @@ impl Metrics {
             "Group offset syncs not done, by reason (active: the group has members on the target).",
             &["source", "target", "reason"],
         );
+        let records_dead_lettered = counter(
+            &registry,
+            "hubmirror_records_dead_lettered_total",
+            "Oversize records written to the flow's dead-letter topic on the source cluster.",
+            &flow,
+        );
+        let replication_latency = histogram(
+            &registry,
+            "hubmirror_replication_latency_seconds",
+            "Record timestamp to acknowledgement of its copy by the target.",
+            &flow,
+        );
+        let record_age = histogram(
+            &registry,
+            "hubmirror_record_age_seconds",
+            "Record timestamp to consumption from the source.",
+            &flow,
+        );
+        let lag_records = gauge(
+            &registry,
+            "hubmirror_lag_records",
+            "Source high watermark minus the next offset to replicate, per partition.",
+            &["source", "target", "topic", "partition"],
+        );
+        let heartbeat_age = float_gauge(
+            &registry,
+            "hubmirror_heartbeat_age_seconds",
+            "Age of the newest heartbeat whose copy the target acknowledged.",
+            &["source", "target"],
+        );
+        let checkpoint_age = float_gauge(
+            &registry,
+            "hubmirror_checkpoint_age_seconds",
+            "Time since the flow's last checkpoint round that read every selected group.",
+            &["source", "target"],
+        );
+        let flow_up = gauge(
+            &registry,
+            "hubmirror_flow_up",
+            "1 while the flow is running and ready (connected, progressing or idle), else 0.",
+            &["source", "target"],
+        );
+        let flow_restarts = counter(
+            &registry,
+            "hubmirror_flow_restarts_total",
+            "Flow restarts after a transient failure (throttling, timeouts, lost connections).",
+            &["source", "target"],
+        );
         Metrics {
             registry,
+            records_dead_lettered,
+            replication_latency,
+            record_age,
+            lag_records,
+            heartbeat_age,
+            checkpoint_age,
+            flow_up,
+            flow_restarts,
             records_replicated,
             bytes_replicated,
             records_skipped,
@@ -135,4 +226,23 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGau
         .register(Box::new(g.clone()))
         .expect("metric registered once");
     g
+}
+
+fn float_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    // Names and labels are constants of this module: failure is a programming error.
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    // Names, labels and buckets are constants of this module: failure is a programming error.
+    let opts = HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec());
+    let h = HistogramVec::new(opts, labels).expect("valid metric definition");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
 }

@@ -272,6 +272,8 @@ mod tests {
             topics_exclude: vec![re("orders-tmp")],
             groups: vec![],
             groups_exclude: vec![],
+            oversize: Default::default(),
+            dead_letter_topic: "hubmirror.dead-letter.eh.internal".into(),
         };
         let d = default();
         assert!(d.flow_replicates(&flow, "orders"));

@@ -1,5 +1,6 @@
 //! The daemon's HTTP listener on `metrics.listen`: `/metrics` (Prometheus text), `/healthz`
-//! (the process is alive), `/readyz` (every flow is running), `/status` (flows as JSON, read by
+//! (the process is alive), `/readyz` (every flow running, connected, and progressing or idle;
+//! otherwise 503 with one line per flow saying why), `/status` (flows as JSON, read by
 //! `hubmirror status`), and the offset-translation store for the inspection commands while
 //! this process holds it (`/store/checkpoints`, `/store/translate`, `/store/reverse`).
 
@@ -85,6 +86,7 @@ pub async fn serve(
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    s.flows.export(&s.metrics);
     let mut buf = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&s.metrics.registry.gather(), &mut buf) {
@@ -102,10 +104,12 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.flows.ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    match s.flows.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{}\n", reasons.join("\n")),
+        ),
     }
 }
 

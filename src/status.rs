@@ -1,11 +1,21 @@
 //! What the running daemon knows about each flow, shared between the flow's tasks (which write
 //! it) and the HTTP listener (which serves it as `/status` and judges `/readyz`).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::cluster::ConsumerStats;
+use crate::metrics::Metrics;
+
+/// A flow with records in flight and no acknowledgement for this long is not progressing.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+/// A flow whose source sent no response for this long (while it has partitions) is not
+/// connected. Fetches return at least every `fetch.wait.max.ms` (100 ms) when healthy.
+pub const SOURCE_SILENT_AFTER: Duration = Duration::from_secs(5);
 
 /// The lifecycle of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +62,17 @@ pub struct FlowStatus {
     heartbeat_ts_ms: AtomicI64,
     /// Heartbeat timestamp → target acknowledgement of that heartbeat, ms; -1 = none yet.
     heartbeat_latency_ms: AtomicI64,
+    /// When the target last acknowledged a record (ms since the epoch; 0 = never).
+    last_ack_ms: AtomicI64,
+    /// Set while the flow waits to restart after a transient failure, cleared by the next
+    /// acknowledged record.
+    recovering: AtomicBool,
+    /// Assigned source partitions → next offset to replicate (-1: from the log start).
+    positions: Mutex<BTreeMap<(String, i32), i64>>,
+    /// What the flow's source consumer reports (watermarks, responsiveness).
+    pub source_stats: Arc<ConsumerStats>,
+    /// Whether a checkpoint task runs for this flow (its age is exported).
+    checkpoints: AtomicBool,
 }
 
 impl FlowStatus {
@@ -66,7 +87,96 @@ impl FlowStatus {
             rate_bits: AtomicU64::new(0f64.to_bits()),
             heartbeat_ts_ms: AtomicI64::new(0),
             heartbeat_latency_ms: AtomicI64::new(-1),
+            last_ack_ms: AtomicI64::new(0),
+            recovering: AtomicBool::new(false),
+            positions: Mutex::new(BTreeMap::new()),
+            source_stats: Arc::new(ConsumerStats::default()),
+            checkpoints: AtomicBool::new(false),
         })
+    }
+
+    /// Notes that a checkpoint task runs for this flow.
+    pub fn enable_checkpoints(&self) {
+        self.checkpoints.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes records acknowledged by the target just now; returns `true` when this ends a
+    /// recovery (the first acknowledgement after a restart).
+    pub fn acked(&self) -> bool {
+        self.last_ack_ms.store(now_ms(), Ordering::Relaxed);
+        self.recovering.load(Ordering::Relaxed) && self.recovering.swap(false, Ordering::Relaxed)
+    }
+
+    /// Marks the flow as waiting to restart after a transient failure.
+    pub fn set_recovering(&self) {
+        self.recovering.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets where replication of a partition stands: the next offset to replicate
+    /// (-1 when it starts from the log start).
+    pub fn set_position(&self, topic: &str, partition: i32, next: i64) {
+        if let Ok(mut p) = self.positions.lock() {
+            p.insert((topic.to_string(), partition), next);
+        }
+    }
+
+    /// Forgets every partition (the flow restarts and assigns them again).
+    pub fn clear_positions(&self) {
+        if let Ok(mut p) = self.positions.lock() {
+            p.clear();
+        }
+    }
+
+    /// Lag per assigned partition: source high watermark − next offset to replicate, for the
+    /// partitions whose watermark the source has reported.
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let Ok(positions) = self.positions.lock() else {
+            return Vec::new();
+        };
+        positions
+            .iter()
+            .filter_map(|((topic, partition), next)| {
+                let (low, high) = self.source_stats.watermarks(topic, *partition)?;
+                let from = if *next >= 0 { *next } else { low.max(0) };
+                Some((topic.clone(), *partition, (high - from).max(0)))
+            })
+            .collect()
+    }
+
+    /// `Ok` when the flow is ready (running, connected, progressing or idle), else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let name = format!("{}->{}", self.source, self.target);
+        match self.state() {
+            FlowState::Running => {}
+            other => return Err(format!("flow {name}: {other:?}").to_lowercase()),
+        }
+        if self.recovering.load(Ordering::Relaxed) {
+            return Err(format!(
+                "flow {name}: recovering from a transient failure (restarting)"
+            ));
+        }
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let since_ack = now_ms() - self.last_ack_ms.load(Ordering::Relaxed);
+        if in_flight > 0 && since_ack > STALL_AFTER.as_millis() as i64 {
+            return Err(format!(
+                "flow {name}: {in_flight} records in flight, none acknowledged by '{}' for {} s",
+                self.target,
+                since_ack / 1000
+            ));
+        }
+        let assigned = self
+            .positions
+            .lock()
+            .map(|p| !p.is_empty())
+            .unwrap_or(false);
+        if assigned && self.source_stats.responsive(SOURCE_SILENT_AFTER) == Some(false) {
+            return Err(format!(
+                "flow {name}: no response from source '{}' for over {} s",
+                self.source,
+                SOURCE_SILENT_AFTER.as_secs()
+            ));
+        }
+        Ok(())
     }
 
     /// Sets the state.
@@ -162,9 +272,59 @@ impl Registry {
         self.flows.iter().map(|f| f.report()).collect()
     }
 
-    /// Whether every flow is running.
+    /// Whether every flow is ready; otherwise why not, one line per flow that is not.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        let reasons: Vec<String> = self
+            .flows
+            .iter()
+            .filter_map(|f| f.readiness().err())
+            .collect();
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// Whether every flow is ready.
     pub fn ready(&self) -> bool {
-        self.flows.iter().all(|f| f.state() == FlowState::Running)
+        self.readiness().is_ok()
+    }
+
+    /// Sets the gauges computed from the flows' state: `flow_up`, heartbeat and checkpoint
+    /// ages, and lag per partition. Called on every scrape of `/metrics`.
+    pub fn export(&self, metrics: &Metrics) {
+        let now = now_ms();
+        for f in &self.flows {
+            let labels = [f.source.as_str(), f.target.as_str()];
+            metrics
+                .flow_up
+                .with_label_values(&labels)
+                .set(i64::from(f.readiness().is_ok()));
+            let hb = f.heartbeat_ts_ms.load(Ordering::Relaxed);
+            if hb > 0 {
+                let age = (now - hb).max(0) as f64 / 1000.0;
+                metrics.heartbeat_age.with_label_values(&labels).set(age);
+            }
+            let checkpointed = match f.checkpoints.load(Ordering::Relaxed) {
+                true => metrics
+                    .checkpoints_last_success
+                    .get_metric_with_label_values(&labels)
+                    .map(|g| g.get())
+                    .unwrap_or(0),
+                false => 0,
+            };
+            if checkpointed > 0 {
+                let age = (now as f64 / 1000.0 - checkpointed as f64).max(0.0);
+                metrics.checkpoint_age.with_label_values(&labels).set(age);
+            }
+            for (topic, partition, lag) in f.lag() {
+                metrics
+                    .lag_records
+                    .with_label_values(&[&f.source, &f.target, &topic, &partition.to_string()])
+                    .set(lag);
+            }
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::checkpoint;
 use crate::cluster::clients;
 use crate::cluster::{ClusterContext, FatalClusterError};
-use crate::flow::{self, DiscoveryClients, FlowError, FlowSetup};
+use crate::flow::{self, Connector, DeadLetter, FlowError, FlowSetup};
 use crate::heartbeat;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
@@ -25,7 +25,7 @@ use crate::server;
 use crate::shutdown::{self, CancellationToken};
 use crate::status::Registry;
 use crate::store::Store;
-use crate::topology::{self, Topology};
+use crate::topology::{self, Oversize, Topology};
 
 /// How long a stop may take before the process exits regardless (the contract says 10 s).
 const STOP_DEADLINE: Duration = Duration::from_millis(9_500);
@@ -140,23 +140,40 @@ async fn supervise(t: Topology) -> Result<(), RunError> {
     for f in &t.flows {
         let target = clients.get(&f.target)?;
         let source = &t.clusters[&f.source];
-        let group = format!("hubmirror-{}-{}", f.source, f.target);
-        let consumer =
-            clients::consumer(source, &group, clients::context(source, fatal_tx.clone()))
-                .map_err(client_error(&source.alias, "consumer"))?;
+        let dead_letter = match f.oversize {
+            Oversize::DeadLetter => {
+                let ctx = clients::context(source, fatal_tx.clone());
+                let producer = clients::dead_letter_producer(source, ctx)
+                    .map_err(client_error(&source.alias, "dead-letter producer"))?;
+                Some(Arc::new(DeadLetter {
+                    topic: f.dead_letter_topic.clone(),
+                    source: f.source.clone(),
+                    producer,
+                    admin: clients.get(&f.source)?.admin,
+                }))
+            }
+            _ => None,
+        };
+        let status = registry.add(&f.source, &f.target);
+        if !f.groups.is_empty() {
+            status.enable_checkpoints();
+        }
         let setup = FlowSetup {
             flow: f.clone(),
             naming: naming.clone(),
             create_topics: t.replication.create_topics,
             heartbeats_to_target: t.clusters[&f.target].heartbeats,
             refresh_interval: t.replication.refresh_topics_interval,
-            clients: DiscoveryClients {
-                consumer: Arc::new(consumer),
-                producer: target.producer,
-                admin: target.admin,
+            connector: Connector {
+                source: source.clone(),
+                target: t.clusters[&f.target].clone(),
+                group: format!("hubmirror-{}-{}", f.source, f.target),
+                fatal: fatal_tx.clone(),
             },
+            target_admin: target.admin,
+            dead_letter,
             metrics: metrics.clone(),
-            status: registry.add(&f.source, &f.target),
+            status,
             store: store.clone(),
         };
         let name = f.name();

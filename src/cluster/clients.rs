@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use tokio::sync::mpsc;
 
 use super::context::{ClusterContext, FatalClusterError};
+use super::stats::STATS_INTERVAL_MS;
 use crate::topology::Cluster;
 
 /// Producer settings tuned for replication: ordered, idempotent, acknowledged by all replicas,
@@ -18,7 +19,6 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("linger.ms", "5"),
-    ("compression.type", "none"),
     // 64 MiB of queued records at most; `send` reports QueueFull beyond that.
     ("queue.buffering.max.kbytes", "65536"),
     ("queue.buffering.max.messages", "100000"),
@@ -51,6 +51,15 @@ pub fn consumer(
 ) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
     super::drop_producer_settings(&mut cfg);
+    consumer_from(cfg, cluster, group_id, ctx)
+}
+
+fn consumer_from(
+    mut cfg: ClientConfig,
+    cluster: &Cluster,
+    group_id: &str,
+    ctx: ClusterContext,
+) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
     set_defaults(&mut cfg, &[("group.id", group_id)]);
     set_defaults(&mut cfg, CONSUMER_DEFAULTS);
     if cluster.event_hubs.is_some() {
@@ -59,14 +68,75 @@ pub fn consumer(
     cfg.create_with_context(ctx)
 }
 
-/// A producer for `cluster`.
+/// A flow's source consumer: [`consumer`] plus statistics every second (watermarks for the
+/// lag metric, response progress for `/readyz`).
+pub fn flow_consumer(
+    cluster: &Cluster,
+    group_id: &str,
+    ctx: ClusterContext,
+) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
+    let mut cfg = super::client_config(cluster);
+    super::drop_producer_settings(&mut cfg);
+    set_defaults(&mut cfg, &[("statistics.interval.ms", STATS_INTERVAL_MS)]);
+    consumer_from(cfg, cluster, group_id, ctx)
+}
+
+/// A producer for `cluster` (heartbeats, checkpoints).
 pub fn producer(
     cluster: &Cluster,
     ctx: ClusterContext,
 ) -> Result<FutureProducer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
+    set_defaults(
+        &mut cfg,
+        &[("compression.type", cluster.compression.as_str())],
+    );
     set_defaults(&mut cfg, PRODUCER_DEFAULTS);
     cfg.create_with_context(ctx)
+}
+
+/// A flow's own target producer: [`producer`] that never gives up on a record by itself
+/// (`message.timeout.ms=0`: librdkafka retries throttling, timeouts and lost connections for as
+/// long as it takes) and writes nothing after a batch that failed for good
+/// (`enable.gapless.guarantee`), so that restarting the flow resumes in order.
+pub fn flow_producer(
+    cluster: &Cluster,
+    ctx: ClusterContext,
+) -> Result<FutureProducer<ClusterContext>, KafkaError> {
+    let mut cfg = super::client_config(cluster);
+    set_defaults(
+        &mut cfg,
+        &[
+            ("message.timeout.ms", "0"),
+            ("enable.gapless.guarantee", "true"),
+            ("compression.type", cluster.compression.as_str()),
+        ],
+    );
+    set_defaults(&mut cfg, PRODUCER_DEFAULTS);
+    cfg.create_with_context(ctx)
+}
+
+/// A producer for a flow's dead-letter topic on `cluster` (the source): it takes records as
+/// large as the source holds (`message.max.bytes` up to librdkafka's 1,000,000,000 maximum).
+pub fn dead_letter_producer(
+    cluster: &Cluster,
+    ctx: ClusterContext,
+) -> Result<FutureProducer<ClusterContext>, KafkaError> {
+    let mut cfg = super::client_config(cluster);
+    set_defaults(&mut cfg, &[("message.max.bytes", "1000000000")]);
+    set_defaults(&mut cfg, PRODUCER_DEFAULTS);
+    cfg.create_with_context(ctx)
+}
+
+/// The largest record (key + value + headers) hubmirror's producer sends to `cluster`:
+/// librdkafka's `message.max.bytes` (1,000,000 unless set under `client:`; Event Hubs takes
+/// requests up to 1,046,528 bytes).
+pub fn max_record_bytes(cluster: &Cluster) -> usize {
+    cluster
+        .client
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 /// An admin client for `cluster` (topic creation).

@@ -10,6 +10,8 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio::sync::mpsc;
 
+use super::stats::ConsumerStats;
+
 /// An error on a cluster that stops the run.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cluster '{alias}': {what}: {reason}")]
@@ -29,6 +31,10 @@ pub struct ClusterContext {
     /// Strings that must never be logged (password, connection string, shared access key).
     secrets: Arc<[String]>,
     fatal: mpsc::UnboundedSender<FatalClusterError>,
+    /// Where statistics go (flow consumers only).
+    stats: Option<Arc<ConsumerStats>>,
+    /// A flow's own producer: a gap-less guarantee failure restarts the flow, not the process.
+    flow_producer: bool,
 }
 
 impl ClusterContext {
@@ -44,7 +50,24 @@ impl ClusterContext {
             alias: alias.into(),
             secrets: secrets.into(),
             fatal,
+            stats: None,
+            flow_producer: false,
         }
+    }
+
+    /// The same context, sending librdkafka's statistics to `stats`.
+    pub fn with_stats(mut self, stats: Arc<ConsumerStats>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// The same context for a flow's own producer: a fatal "gap-less guarantee" error (the
+    /// target refused a batch for good, e.g. POLICY_VIOLATION when throttled past the request
+    /// timeout) fails that flow's deliveries, and the flow restarts with a new producer;
+    /// it does not stop the process.
+    pub fn for_flow_producer(mut self) -> Self {
+        self.flow_producer = true;
+        self
     }
 
     /// The cluster's alias.
@@ -89,12 +112,25 @@ impl ClientContext for ClusterContext {
         }
     }
 
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Some(stats) = &self.stats {
+            stats.update(statistics);
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
         match code {
             Some(RDKafkaErrorCode::Authentication)
             | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => {
                 self.report("authentication failed", reason)
+            }
+            Some(RDKafkaErrorCode::Fatal) if self.flow_producer && is_gapless_failure(reason) => {
+                tracing::warn!(
+                    cluster = &*self.alias,
+                    "the target refused a batch; the flow restarts its producer to keep order: {}",
+                    self.redact(reason)
+                )
             }
             Some(RDKafkaErrorCode::Fatal) => self.report("fatal client error", reason),
             // An untrusted certificate will not fix itself; other TLS errors may be transient.
@@ -107,6 +143,13 @@ impl ClientContext for ClusterContext {
 }
 
 impl ConsumerContext for ClusterContext {}
+
+/// Whether librdkafka's fatal-error text is the idempotent producer's gap-less guarantee
+/// (`enable.gapless.guarantee`): a batch failed for good and later ones were not written.
+fn is_gapless_failure(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    r.contains("gap-less") || r.contains("gapless")
+}
 
 /// The context of short-lived readers that read a topic to its end (`enable.partition.eof`):
 /// end-of-partition is how they know they are done, not an error worth a log line.
@@ -148,6 +191,18 @@ pub fn end_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_gapless_failures_only() {
+        assert!(is_gapless_failure(
+            "Fatal error: Local: Gap-less ordering would not be guaranteed if proceeding: \
+             ProduceRequest for t [0] with 3 message(s) failed: Broker: Policy violation \
+             (broker 1 PID{Id:1,Epoch:0}, base seq 0): unable to satisfy gap-less guarantee"
+        ));
+        assert!(!is_gapless_failure(
+            "Fatal error: Broker: Producer attempted an operation with an old epoch"
+        ));
+    }
 
     #[test]
     fn redacts_secrets_and_reports_fatal_errors() {

@@ -7,11 +7,13 @@ pub mod clients;
 pub mod context;
 pub mod event_hubs;
 mod secret;
+pub mod stats;
 
 use rdkafka::ClientConfig;
 
 pub use context::{ClusterContext, FatalClusterError};
 pub use secret::Secret;
+pub use stats::ConsumerStats;
 
 use crate::topology::Cluster;
 
@@ -188,6 +190,7 @@ mod tests {
             client: BTreeMap::new(),
             heartbeats: true,
             checkpoints: true,
+            compression: Default::default(),
         }
     }
 
@@ -206,6 +209,7 @@ mod tests {
             client: BTreeMap::from([("request.timeout.ms".into(), "90000".into())]),
             heartbeats: true,
             checkpoints: true,
+            compression: Default::default(),
         }
     }
 

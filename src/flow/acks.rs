@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use super::route::Route;
 use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
+use crate::metrics::SkipReason;
 use crate::shutdown::CancellationToken;
-use crate::status::FlowStatus;
+use crate::status::{now_ms, FlowStatus};
 use crate::store::{Event, PartitionKey, Store};
 
 /// How often acknowledged positions are committed to the source while running
@@ -36,6 +37,8 @@ pub struct Pending {
     pub partition: i32,
     /// Its source offset.
     pub offset: i64,
+    /// Its timestamp (ms since the epoch; -1 when it has none).
+    pub timestamp_ms: i64,
     /// The timestamp inside it, when it is a heartbeat.
     pub heartbeat_ts: Option<i64>,
     /// What happened to it.
@@ -49,8 +52,10 @@ pub enum Fate {
         delivery: DeliveryFuture,
         bytes: usize,
     },
-    /// Deliberately not written (loop rule); done as soon as it is reached.
-    Skipped,
+    /// Deliberately not written (loop rule, or oversize with `skip`); done when reached.
+    Skipped(SkipReason),
+    /// Too large for the target: written to the dead-letter topic on the source instead.
+    DeadLettered { delivery: DeliveryFuture },
 }
 
 /// What the ack task works with.
@@ -106,54 +111,69 @@ pub async fn run(
                 if let Err(e) = positions.commit(&consumer, CommitMode::Async) {
                     break Err(e);
                 }
+                positions.publish(&status);
                 rate.update(&status);
                 next_commit = Instant::now() + COMMIT_INTERVAL;
                 continue;
             }
         };
+        let route = &pending.route;
         let acked = match pending.fate {
-            Fate::Skipped => {
-                pending.route.skipped_loop.inc();
+            Fate::Skipped(reason) => {
+                route.skipped(reason).inc();
                 Ok(None)
             }
             Fate::Sent { delivery, bytes } => {
-                let mut delivery = delivery;
-                // Wait for the acknowledgement; once stopping, only until the drain deadline.
-                let outcome = loop {
-                    let deadline = match drain_deadline {
-                        Some(d) => d,
-                        None => tokio::select! {
-                            o = &mut delivery => break Some(o),
-                            _ = shutdown.cancelled() => {
-                                drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
-                                continue;
-                            }
-                        },
-                    };
-                    break tokio::time::timeout_at(deadline, &mut delivery).await.ok();
-                };
-                let Some(outcome) = outcome else {
+                let Some(outcome) = settle(delivery, &mut drain_deadline, &shutdown).await else {
                     tracing::warn!(target = %target, "stop: in-flight records not acknowledged within {DRAIN_TIMEOUT:?}; they will be replicated again");
                     break Ok(());
                 };
                 status.add_in_flight(-1);
                 match outcome {
                     Ok(Ok(delivery)) => {
-                        pending.route.replicated.inc();
-                        pending.route.bytes.inc_by(bytes as u64);
+                        route.replicated.inc();
+                        route.bytes.inc_by(bytes as u64);
+                        if pending.timestamp_ms > 0 {
+                            let latency = (now_ms() - pending.timestamp_ms).max(0);
+                            route.latency.observe(latency as f64 / 1000.0);
+                        }
                         status.add_replicated(1);
+                        if status.acked() {
+                            tracing::info!(source = %source, target = %target, "recovered: the target acknowledges records again");
+                        }
                         if let Some(ts) = pending.heartbeat_ts {
                             status.heartbeat_replicated(ts);
                         }
                         Ok(Some(delivery.offset))
                     }
-                    Ok(Err((e, _))) => Err(FlowError::Delivery(Box::new(DeliveryFailure {
-                        target: target.clone(),
-                        topic: pending.route.remote_topic.clone(),
-                        partition: pending.partition,
-                        source_offset: pending.offset,
-                        source: e,
-                    }))),
+                    Ok(Err((e, _))) => Err(failure(
+                        &target,
+                        &pending.route.remote_topic,
+                        pending.partition,
+                        pending.offset,
+                        e,
+                    )),
+                    Err(_canceled) => Err(FlowError::ProducerGone),
+                }
+            }
+            Fate::DeadLettered { delivery } => {
+                let Some(outcome) = settle(delivery, &mut drain_deadline, &shutdown).await else {
+                    tracing::warn!(target = %target, "stop: a dead-letter write was not acknowledged within {DRAIN_TIMEOUT:?}; it will be done again");
+                    break Ok(());
+                };
+                match outcome {
+                    Ok(Ok(_)) => {
+                        route.skipped(SkipReason::Oversize).inc();
+                        route.dead_lettered.inc();
+                        Ok(None)
+                    }
+                    Ok(Err((e, _))) => Err(failure(
+                        &source,
+                        "the dead-letter topic",
+                        pending.partition,
+                        pending.offset,
+                        e,
+                    )),
                     Err(_canceled) => Err(FlowError::ProducerGone),
                 }
             }
@@ -171,13 +191,52 @@ pub async fn run(
             if let Err(e) = positions.commit(&consumer, CommitMode::Async) {
                 break Err(e);
             }
+            positions.publish(&status);
             rate.update(&status);
             next_commit = Instant::now() + COMMIT_INTERVAL;
         }
     };
     // Whatever ended the loop, what was acknowledged is recorded and committed before returning.
     let committed = positions.commit(&consumer, CommitMode::Sync);
+    positions.publish(&status);
     result.and(committed)
+}
+
+/// Waits for a delivery; once stopping, only until the drain deadline (`None` past it).
+async fn settle(
+    mut delivery: DeliveryFuture,
+    drain_deadline: &mut Option<Instant>,
+    shutdown: &CancellationToken,
+) -> Option<<DeliveryFuture as std::future::Future>::Output> {
+    loop {
+        let deadline = match *drain_deadline {
+            Some(d) => d,
+            None => tokio::select! {
+                o = &mut delivery => return Some(o),
+                _ = shutdown.cancelled() => {
+                    *drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+                    continue;
+                }
+            },
+        };
+        return tokio::time::timeout_at(deadline, &mut delivery).await.ok();
+    }
+}
+
+fn failure(
+    cluster: &str,
+    topic: &str,
+    partition: i32,
+    source_offset: i64,
+    e: rdkafka::error::KafkaError,
+) -> FlowError {
+    FlowError::Delivery(Box::new(DeliveryFailure {
+        target: cluster.to_string(),
+        topic: topic.to_string(),
+        partition,
+        source_offset,
+        source: e,
+    }))
 }
 
 /// Per source (topic, partition): the next offset to commit and what the store has not been
@@ -216,6 +275,13 @@ impl Positions {
         self.events.entry(key.clone()).or_default().push(event);
         self.next.insert(key, offset + 1);
         self.dirty = true;
+    }
+
+    /// Tells the flow's status where each partition stands (for `hubmirror_lag_records`).
+    fn publish(&self, status: &FlowStatus) {
+        for ((topic, partition), next) in &self.next {
+            status.set_position(topic, *partition, *next);
+        }
     }
 
     fn commit(

@@ -1,16 +1,24 @@
 //! One flow: records move one way, source → target.
 //!
-//! Three tasks per flow, joined by channels:
+//! Three tasks per flow run, joined by channels:
 //! - discovery ([`topics`]) finds the source topics to replicate, makes sure their remote topics
 //!   can take them, and hands new partitions (with their start offsets) to the consume loop;
-//! - the consume loop (here) reads records, builds each copy ([`copy`]) and hands it to the
-//!   target's producer, then passes a [`acks::Pending`] to the ack task through a bounded
+//! - the consume loop ([`consume`]) reads records, builds each copy ([`copy`]) and hands it to
+//!   the target's producer, then passes a [`acks::Pending`] to the ack task through a bounded
 //!   channel — when the target is slow, the channel fills and consumption waits;
 //! - the ack task ([`acks`]) awaits deliveries in order and commits source offsets only up to
 //!   the last contiguous acknowledged record.
+//!
+//! A run that fails for a transient reason (the target throttled past its timeout, a request
+//! timed out for good, a connection broke) ends after committing what was acknowledged; [`run`]
+//! then starts the flow again with a new consumer and producer, after a backoff, from the
+//! committed offsets. The flow's producer has `enable.gapless.guarantee`: after a batch failed
+//! for good no later batch is written, so the restart resumes in order with nothing skipped.
 
 pub mod acks;
+mod consume;
 mod copy;
+mod dead_letter;
 mod route;
 mod topics;
 
@@ -18,28 +26,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::admin::AdminClient;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
-use rdkafka::{Message, TopicPartitionList};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+pub use dead_letter::DeadLetter;
 pub use route::Route;
 pub use topics::{Assignment, Discovery, DiscoveryClients};
 
-use crate::cluster::ClusterContext;
+use crate::cluster::{clients, ClusterContext, FatalClusterError};
 use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::shutdown::CancellationToken;
 use crate::status::{FlowState, FlowStatus};
 use crate::store::Store;
-use crate::topology::Flow;
-use acks::{Fate, Pending};
+use crate::topology::{Cluster, Flow};
+use consume::ConsumeLoop;
 
 /// Records consumed but not yet acknowledged by the target, at most, per flow.
 const IN_FLIGHT: usize = 50_000;
+/// First wait before a restart; doubled after each failed run, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run that lasted this long resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
-/// An error that stops a flow. Each names the cluster, topic and what to do where it can.
+/// An error that stops a run of a flow. Each names the cluster, topic and what to do where it
+/// can. [`FlowError::is_transient`] ones restart the flow; the others stop hubmirror.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FlowError {
@@ -49,12 +65,22 @@ pub enum FlowError {
     /// A request to the target cluster failed.
     #[error("target cluster: {what}: {source}")]
     Target { what: String, source: KafkaError },
-    /// The target refused a record for good (librdkafka already retried what can be retried).
+    /// The target refused a record (librdkafka already retried what can be retried).
     #[error(transparent)]
     Delivery(Box<DeliveryFailure>),
+    /// A record is larger than the target accepts and the flow's `oversize` is `fail`.
+    #[error(transparent)]
+    Oversize(Box<OversizeRecord>),
     /// The producer was dropped while records were in flight.
     #[error("the target producer closed with records in flight")]
     ProducerGone,
+    /// A client could not be created.
+    #[error("cluster '{alias}': cannot create a {role}: {source}")]
+    Client {
+        alias: String,
+        role: &'static str,
+        source: KafkaError,
+    },
     /// The offset-translation store failed: replicating on without recording would break
     /// failover, so the flow stops.
     #[error("offset-translation store: {0}")]
@@ -80,9 +106,113 @@ pub struct DeliveryFailure {
     pub source: KafkaError,
 }
 
+/// A record too large for the target, under `oversize: fail`.
+#[derive(Debug, thiserror::Error)]
+#[error("record at topic '{topic}' partition {partition} offset {offset} on cluster '{from}' is {size} bytes (key, value and headers), more than cluster '{target}' accepts (message.max.bytes {limit}); set `oversize: skip` or `oversize: dead_letter` on flow {from}->{target} to go on without it")]
+pub struct OversizeRecord {
+    pub from: String,
+    pub target: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub size: usize,
+    pub limit: usize,
+}
+
 impl FlowError {
     fn join(e: tokio::task::JoinError) -> Self {
         FlowError::Task(e.to_string())
+    }
+
+    /// Whether a new run of the flow may succeed where this one failed: throttling, timeouts,
+    /// lost connections, a producer stopped by the gap-less guarantee. Configuration-like
+    /// refusals (authorization, record too large, invalid record) and store failures are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FlowError::Source { .. } | FlowError::Target { .. } | FlowError::ProducerGone => true,
+            FlowError::Delivery(d) => !matches!(
+                d.source.rdkafka_error_code(),
+                Some(
+                    RDKafkaErrorCode::MessageSizeTooLarge
+                        | RDKafkaErrorCode::InvalidMessageSize
+                        | RDKafkaErrorCode::InvalidMessage
+                        | RDKafkaErrorCode::TopicAuthorizationFailed
+                        | RDKafkaErrorCode::ClusterAuthorizationFailed
+                        | RDKafkaErrorCode::SaslAuthenticationFailed
+                        | RDKafkaErrorCode::Authentication
+                        | RDKafkaErrorCode::InvalidTopic
+                        | RDKafkaErrorCode::UnsupportedForMessageFormat
+                        | RDKafkaErrorCode::InvalidRecord
+                )
+            ),
+            FlowError::Oversize(_)
+            | FlowError::Client { .. }
+            | FlowError::Store(_)
+            | FlowError::Task(_) => false,
+        }
+    }
+
+    /// The `kind` label of `hubmirror_errors_total` for a transient failure.
+    pub fn kind(&self) -> &'static str {
+        let code = match self {
+            FlowError::Delivery(d) => d.source.rdkafka_error_code(),
+            FlowError::Source { .. } => return "source",
+            _ => None,
+        };
+        match code {
+            Some(RDKafkaErrorCode::PolicyViolation | RDKafkaErrorCode::ThrottlingQuotaExceeded) => {
+                "throttled"
+            }
+            Some(
+                RDKafkaErrorCode::MessageTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::OperationTimedOut,
+            ) => "timeout",
+            _ => "delivery",
+        }
+    }
+}
+
+/// Builds a flow's own clients, afresh for every run: the source consumer (its statistics go to
+/// the flow's status) and the target producer.
+pub struct Connector {
+    /// The source cluster.
+    pub source: Cluster,
+    /// The target cluster.
+    pub target: Cluster,
+    /// The flow's consumer group on the source (offsets only; partitions are assigned).
+    pub group: String,
+    /// Where clients report errors no restart fixes (authentication, untrusted certificate).
+    pub fatal: mpsc::UnboundedSender<FatalClusterError>,
+}
+
+impl Connector {
+    fn connect(
+        &self,
+        status: &FlowStatus,
+    ) -> Result<
+        (
+            Arc<StreamConsumer<ClusterContext>>,
+            FutureProducer<ClusterContext>,
+        ),
+        FlowError,
+    > {
+        let err = |alias: &str, role| {
+            let alias = alias.to_string();
+            move |source| FlowError::Client {
+                alias,
+                role,
+                source,
+            }
+        };
+        let ctx = clients::context(&self.source, self.fatal.clone())
+            .with_stats(status.source_stats.clone());
+        let consumer = clients::flow_consumer(&self.source, &self.group, ctx)
+            .map_err(err(&self.source.alias, "consumer"))?;
+        let ctx = clients::context(&self.target, self.fatal.clone()).for_flow_producer();
+        let producer = clients::flow_producer(&self.target, ctx)
+            .map_err(err(&self.target.alias, "producer"))?;
+        Ok((Arc::new(consumer), producer))
     }
 }
 
@@ -98,8 +228,12 @@ pub struct FlowSetup {
     pub heartbeats_to_target: bool,
     /// How often source topics are listed again.
     pub refresh_interval: Duration,
-    /// The source consumer, the target producer and admin client.
-    pub clients: DiscoveryClients,
+    /// Builds the flow's consumer and producer.
+    pub connector: Connector,
+    /// The target's admin client (topic creation), shared with other tasks.
+    pub target_admin: Arc<AdminClient<ClusterContext>>,
+    /// The dead-letter writer, when the flow's `oversize` is `dead_letter`.
+    pub dead_letter: Option<Arc<DeadLetter>>,
     /// Shared metrics.
     pub metrics: Arc<Metrics>,
     /// This flow's live status (read by `/status` and `/readyz`).
@@ -108,13 +242,68 @@ pub struct FlowSetup {
     pub store: Store,
 }
 
-/// Runs the flow until `shutdown` is cancelled (then drains and commits) or it fails.
+/// Runs the flow until `shutdown` is cancelled (then drains and commits), restarting it after
+/// transient failures; returns the first failure no restart can fix.
 pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), FlowError> {
     let name = setup.flow.name();
+    let labels = [setup.flow.source.as_str(), setup.flow.target.as_str()];
+    if let Some(dl) = &setup.dead_letter {
+        if setup.create_topics {
+            if let Err(reason) = dl.ensure_topic().await {
+                tracing::error!(flow = %name, "{reason}");
+            }
+        }
+    }
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        let result = run_once(&setup, shutdown.clone()).await;
+        let e = match result {
+            Ok(()) => return Ok(()),
+            Err(e) if !e.is_transient() => {
+                setup.status.set_state(FlowState::Failed);
+                return Err(e);
+            }
+            // Stopping anyway: what was acknowledged is committed; the rest is replayed on start.
+            Err(e) if shutdown.is_cancelled() => {
+                tracing::warn!(flow = %name, "while stopping: {e}");
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_BACKOFF;
+        }
+        let kind = e.kind();
+        setup
+            .metrics
+            .errors
+            .with_label_values(&[labels[0], labels[1], kind])
+            .inc();
+        setup.metrics.flow_restarts.with_label_values(&labels).inc();
+        setup.status.set_recovering();
+        let what = match kind {
+            "throttled" => "throttled by the target",
+            "timeout" => "timed out",
+            _ => "interrupted",
+        };
+        tracing::warn!(flow = %name, kind, "{what}: {e}; restarting the flow in {backoff:?} from the last acknowledged records");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One run: fresh clients, discovery from scratch, consume until stopped or failed.
+async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), FlowError> {
+    let name = setup.flow.name();
     let token = shutdown.child_token();
-    let consumer = setup.clients.consumer.clone();
-    let producer = setup.clients.producer.clone();
+    let (consumer, producer) = setup.connector.connect(&setup.status)?;
     let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
+    setup.status.clear_positions();
+    setup.status.set_state(FlowState::Starting);
 
     let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
     let acks = {
@@ -137,11 +326,15 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
 
     let (assign_tx, assign_rx) = mpsc::channel(16);
     let discovery = Discovery::new(
-        setup.flow,
-        setup.naming,
+        setup.flow.clone(),
+        setup.naming.clone(),
         setup.create_topics,
         setup.heartbeats_to_target,
-        setup.clients,
+        DiscoveryClients {
+            consumer: consumer.clone(),
+            producer: producer.clone(),
+            admin: setup.target_admin.clone(),
+        },
         setup.metrics.clone(),
     );
     let discovery = tokio::spawn(discover(
@@ -156,10 +349,13 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
     let loop_ctx = ConsumeLoop {
         source,
         target,
-        consumer,
-        producer,
-        metrics: setup.metrics,
+        consumer: consumer.clone(),
+        producer: producer.clone(),
+        metrics: setup.metrics.clone(),
         status: setup.status.clone(),
+        oversize: setup.flow.oversize,
+        dead_letter: setup.dead_letter.clone(),
+        max_record_bytes: clients::max_record_bytes(&setup.connector.target),
         routes: HashMap::new(),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
@@ -169,13 +365,20 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
     }
     discovery.abort();
     let acked = acks.await.map_err(FlowError::join);
-    let result = consumed.and(acked.and_then(|r| r));
+    // The ack task reports the first failed delivery, which explains a consume-side stop too.
+    let result = match (consumed, acked.and_then(|r| r)) {
+        (_, Err(e)) => Err(e),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    };
     setup.status.set_state(if result.is_ok() {
         FlowState::Stopped
     } else {
         FlowState::Failed
     });
     tracing::info!(flow = %name, "flow stopped");
+    // Closing clients waits on their brokers (for ever if one is frozen): not on this task.
+    std::thread::spawn(move || drop((consumer, producer)));
     result
 }
 
@@ -221,131 +424,5 @@ async fn discover(
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-    }
-}
-
-/// The consume loop's state: owned by one task, so it needs no locks.
-struct ConsumeLoop {
-    source: String,
-    target: String,
-    consumer: Arc<StreamConsumer<ClusterContext>>,
-    producer: FutureProducer<ClusterContext>,
-    metrics: Arc<Metrics>,
-    status: Arc<FlowStatus>,
-    /// Routes by source topic.
-    routes: HashMap<String, Arc<Route>>,
-}
-
-impl ConsumeLoop {
-    async fn run(
-        mut self,
-        mut assignments: mpsc::Receiver<Assignment>,
-        pending: mpsc::Sender<Pending>,
-        token: CancellationToken,
-    ) -> Result<(), FlowError> {
-        loop {
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => return Ok(()),
-                Some(a) = assignments.recv() => self.assign(a)?,
-                received = self.consumer.recv() => {
-                    let msg = match received {
-                        Ok(msg) => msg,
-                        Err(e) => {
-                            self.consume_error(e);
-                            continue;
-                        }
-                    };
-                    let Some(route) = self.routes.get(msg.topic()).cloned() else {
-                        continue;
-                    };
-                    let fate = self.send(&msg, &route, &token).await?;
-                    let heartbeat_ts = match (&fate, route.heartbeats) {
-                        (Fate::Sent { .. }, true) => msg.payload().and_then(crate::heartbeat::decode_value),
-                        _ => None,
-                    };
-                    let p = Pending { route, partition: msg.partition(), offset: msg.offset(), heartbeat_ts, fate };
-                    drop(msg);
-                    if pending.send(p).await.is_err() {
-                        return Ok(()); // the ack task stopped; it reports why
-                    }
-                }
-            }
-        }
-    }
-
-    /// Hands the copy of `msg` to the producer, waiting while its queue is full.
-    async fn send(
-        &self,
-        msg: &rdkafka::message::BorrowedMessage<'_>,
-        route: &Route,
-        token: &CancellationToken,
-    ) -> Result<Fate, FlowError> {
-        let Some(mut record) = copy::copy_of(msg, &self.source, &self.target, &route.remote_topic)
-        else {
-            return Ok(Fate::Skipped);
-        };
-        let bytes = msg.key().map_or(0, <[u8]>::len) + msg.payload().map_or(0, <[u8]>::len);
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    self.status.add_in_flight(1);
-                    return Ok(Fate::Sent { delivery, bytes });
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    // The target is slower than the source: wait for room, not for ever if stopping.
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-                        _ = token.cancelled() => return Err(FlowError::Task("stopped while the target queue was full".into())),
-                    }
-                }
-                Err((e, _)) => {
-                    return Err(FlowError::Delivery(Box::new(DeliveryFailure {
-                        target: self.target.clone(),
-                        topic: route.remote_topic.clone(),
-                        partition: msg.partition(),
-                        source_offset: msg.offset(),
-                        source: e,
-                    })))
-                }
-            }
-        }
-    }
-
-    /// Starts consuming the partitions of an assignment.
-    fn assign(&mut self, a: Assignment) -> Result<(), FlowError> {
-        let topic = a.route.source_topic.clone();
-        let mut tpl = TopicPartitionList::new();
-        for (p, offset) in &a.start {
-            tpl.add_partition_offset(&topic, *p, *offset)
-                .map_err(|e| FlowError::Source {
-                    what: format!("assigning '{topic}' partition {p}"),
-                    source: e,
-                })?;
-        }
-        self.consumer
-            .incremental_assign(&tpl)
-            .map_err(|e| FlowError::Source {
-                what: format!("assigning '{topic}'"),
-                source: e,
-            })?;
-        for (p, offset) in &a.start {
-            let from = match offset {
-                rdkafka::Offset::Offset(n) => format!("at committed offset {n}"),
-                _ => "from the beginning (no committed offset)".to_string(),
-            };
-            tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
-        }
-        self.routes.insert(topic.to_string(), a.route);
-        Ok(())
-    }
-
-    fn consume_error(&self, e: KafkaError) {
-        tracing::warn!(source = %self.source, target = %self.target, "consume error (retrying): {e}");
-        self.metrics
-            .errors
-            .with_label_values(&[&self.source, &self.target, "consume"])
-            .inc();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use prometheus::IntCounter;
+use prometheus::{Histogram, IntCounter};
 
 use crate::metrics::{Metrics, SkipReason};
 
@@ -23,6 +23,12 @@ pub struct Route {
     pub bytes: IntCounter,
     /// `hubmirror_records_skipped_total{reason="loop"}` for this route.
     pub skipped_loop: IntCounter,
+    /// `hubmirror_records_skipped_total{reason="oversize"}` for this route.
+    pub skipped_oversize: IntCounter,
+    /// `hubmirror_records_dead_lettered_total` for this route.
+    pub dead_lettered: IntCounter,
+    /// `hubmirror_replication_latency_seconds` for this route.
+    pub latency: Histogram,
 }
 
 impl Route {
@@ -50,6 +56,22 @@ impl Route {
                 source_topic,
                 SkipReason::Loop.label(),
             ]),
+            skipped_oversize: metrics.records_skipped.with_label_values(&[
+                source,
+                target,
+                source_topic,
+                SkipReason::Oversize.label(),
+            ]),
+            dead_lettered: metrics.records_dead_lettered.with_label_values(&labels),
+            latency: metrics.replication_latency.with_label_values(&labels),
+        }
+    }
+
+    /// The skip counter for `reason`.
+    pub fn skipped(&self, reason: SkipReason) -> &IntCounter {
+        match reason {
+            SkipReason::Loop => &self.skipped_loop,
+            SkipReason::Oversize => &self.skipped_oversize,
         }
     }
 }

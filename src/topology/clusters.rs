@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::error::TopologyError;
 use super::locate::child;
-use super::model::{Cluster, Sasl, SaslMechanism, Tls};
+use super::model::{Cluster, Compression, Sasl, SaslMechanism, Tls};
 use super::raw::{RawCluster, RawEventHubs, RawSasl, RawTls};
 use super::resolve::Ctx;
 use crate::cluster::event_hubs::{self, parse_connection_string};
@@ -39,6 +39,12 @@ pub(crate) fn cluster(
     let client = client(&p, raw.client, ctx)?;
     let heartbeats = switch(&p, "heartbeats", raw.heartbeats.as_deref(), ctx)?;
     let checkpoints = switch(&p, "checkpoints", raw.checkpoints.as_deref(), ctx)?;
+    let compression = compression(
+        &p,
+        raw.compression.as_deref(),
+        raw.event_hubs.is_some(),
+        ctx,
+    )?;
     let bootstrap_given = match raw.bootstrap_servers {
         Some(b) if b.trim().is_empty() => {
             return Err(ctx.invalid_at(
@@ -75,6 +81,7 @@ pub(crate) fn cluster(
             client,
             heartbeats,
             checkpoints,
+            compression,
         });
     }
 
@@ -99,7 +106,44 @@ pub(crate) fn cluster(
         client,
         heartbeats,
         checkpoints,
+        compression,
     })
+}
+
+/// `compression`: `none` (default) or `gzip`; Kafka clusters also take `snappy`, `lz4`, `zstd`.
+fn compression(
+    p: &str,
+    v: Option<&str>,
+    event_hubs: bool,
+    ctx: &Ctx<'_>,
+) -> Result<Compression, TopologyError> {
+    let path = child(p, "compression");
+    let c = match v.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("none") => Compression::None,
+        Some("gzip") => Compression::Gzip,
+        Some("snappy") => Compression::Snappy,
+        Some("lz4") => Compression::Lz4,
+        Some("zstd") => Compression::Zstd,
+        Some(other) => {
+            return Err(ctx.invalid_at(
+                &path,
+                format!(
+                    "{path} `{other}` is not known; use `none`, `gzip`, `snappy`, `lz4` or `zstd`"
+                ),
+            ))
+        }
+    };
+    if event_hubs && !matches!(c, Compression::None | Compression::Gzip) {
+        return Err(ctx.invalid_at(
+            &path,
+            format!(
+                "{path} `{}`: Event Hubs accepts only `none` or `gzip` (gzip on Premium and \
+                 Dedicated tiers)",
+                c.as_str()
+            ),
+        ));
+    }
+    Ok(c)
 }
 
 /// A per-cluster on/off key (`heartbeats`, `checkpoints`): `true` (the default) or `false`.

@@ -219,7 +219,8 @@ mod tests {
         assert_eq!(
             err("clusters:\n  onprem:\n    bootstrap_servers: x\n    fo: 1\nflows: []\n"),
             "t.yaml:4:5: unknown key `fo` in clusters.onprem (expected one of: \
-             bootstrap_servers, tls, sasl, client, event_hubs, heartbeats, checkpoints)"
+             bootstrap_servers, tls, sasl, client, event_hubs, heartbeats, checkpoints, \
+             compression)"
         );
     }
 

@@ -48,6 +48,46 @@ pub struct Cluster {
     /// Whether flows into this cluster write their checkpoints on it
     /// (`<source alias>.checkpoints.internal`); default true. Off saves a topic per source.
     pub checkpoints: bool,
+    /// Compression of the batches hubmirror writes to this cluster (`compression.type`).
+    pub compression: Compression,
+}
+
+/// Compression codec of the batches written to a cluster. Records are re-encoded whatever
+/// codec the source used; Event Hubs takes only `none` and `gzip`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression (the default).
+    #[default]
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// The librdkafka `compression.type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// What a flow does with a record larger than the target accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Oversize {
+    /// Stop the flow with an error naming topic, partition, offset and size (the default).
+    #[default]
+    Fail,
+    /// Skip the record (counted in `hubmirror_records_skipped_total{reason="oversize"}`).
+    Skip,
+    /// Write the record to the flow's dead-letter topic on the source cluster, then go on.
+    DeadLetter,
 }
 
 /// TLS settings of a cluster.
@@ -110,6 +150,10 @@ pub struct Flow {
     /// Anchored group regexes (default none).
     pub groups: Vec<Regex>,
     pub groups_exclude: Vec<Regex>,
+    /// What to do with a record larger than the target accepts.
+    pub oversize: Oversize,
+    /// The dead-letter topic on the source cluster (used with [`Oversize::DeadLetter`]).
+    pub dead_letter_topic: String,
 }
 
 impl Flow {

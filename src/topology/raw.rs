@@ -49,6 +49,9 @@ pub(crate) struct RawCluster {
     /// Write `<source alias>.checkpoints.internal` on this cluster (for flows whose target it
     /// is); default `true`. `false` saves a topic per source.
     pub checkpoints: Option<String>,
+    /// Compression of the batches hubmirror writes to this cluster: `none` (default), `gzip`,
+    /// and for Kafka clusters also `snappy`, `lz4`, `zstd`.
+    pub compression: Option<String>,
 }
 
 /// `tls:`.
@@ -103,6 +106,12 @@ pub(crate) struct RawFlow {
     /// Consumer-group regexes to leave out, anchored; default none.
     #[serde(default, deserialize_with = "null_as_default")]
     pub groups_exclude: Vec<String>,
+    /// What to do with a record too large for the target: `fail` (default), `skip`,
+    /// `dead_letter`.
+    pub oversize: Option<String>,
+    /// Topic on the source cluster for `oversize: dead_letter`; default
+    /// `hubmirror.dead-letter.<target>.internal`.
+    pub dead_letter_topic: Option<String>,
 }
 
 /// `replication:`.

@@ -10,7 +10,7 @@ use regex::Regex;
 use super::clusters::cluster;
 use super::error::{Location, TopologyError};
 use super::locate::{child, item, Index, Pos};
-use super::model::{Flow, Metrics, Policy, Replication, Store, Topology};
+use super::model::{Flow, Metrics, Oversize, Policy, Replication, Store, Topology};
 use super::raw::{RawFlow, RawReplication, RawTopology};
 use crate::cluster::Secret;
 
@@ -262,7 +262,47 @@ fn flow(p: &str, raw: RawFlow, known: &[&str], ctx: &Ctx<'_>) -> Result<Flow, To
         }
         Some(t) => t,
     };
+    let oversize = match raw
+        .oversize
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("fail") => Oversize::Fail,
+        Some("skip") => Oversize::Skip,
+        Some("dead_letter") => Oversize::DeadLetter,
+        Some(other) => {
+            let path = child(p, "oversize");
+            return Err(ctx.invalid_at(
+                &path,
+                format!("{path} `{other}` is not known; use `fail`, `skip` or `dead_letter`"),
+            ));
+        }
+    };
+    let dead_letter_topic = match raw.dead_letter_topic {
+        Some(t) if oversize != Oversize::DeadLetter => {
+            let path = child(p, "dead_letter_topic");
+            return Err(ctx.invalid_at(
+                &path,
+                format!(
+                    "{path} `{t}` is only used with `oversize: dead_letter`; set that, or remove \
+                     the key"
+                ),
+            ));
+        }
+        Some(t) if !valid_topic_name(t.trim()) => {
+            let path = child(p, "dead_letter_topic");
+            return Err(ctx.invalid_at(
+                &path,
+                format!("{path} `{t}` is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)"),
+            ));
+        }
+        Some(t) => t.trim().to_string(),
+        None => format!("hubmirror.dead-letter.{target}.internal"),
+    };
     Ok(Flow {
+        oversize,
+        dead_letter_topic,
         topics: ctx.regexes(&topics_path, &topics)?,
         topics_exclude: ctx.regexes(&child(p, "topics_exclude"), &raw.topics_exclude)?,
         groups: ctx.regexes(&child(p, "groups"), &raw.groups)?,
@@ -347,4 +387,14 @@ fn listen(v: Option<&str>, ctx: &Ctx<'_>) -> Result<SocketAddr, TopologyError> {
             ),
         )
     })
+}
+
+/// Kafka's topic-name rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn valid_topic_name(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 249
+        && t != "."
+        && t != ".."
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

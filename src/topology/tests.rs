@@ -171,7 +171,7 @@ fn error_messages() {
         ),
         (
             "clusters:\n  onprem:\n    bootstrap_servers: x\n    foo: 1\nflows: []\n",
-            "t.yaml:4:5: unknown key `foo` in clusters.onprem (expected one of: bootstrap_servers, tls, sasl, client, event_hubs, heartbeats, checkpoints)",
+            "t.yaml:4:5: unknown key `foo` in clusters.onprem (expected one of: bootstrap_servers, tls, sasl, client, event_hubs, heartbeats, checkpoints, compression)",
         ),
         (
             "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b: {bootstrap_servers: 'y:1'}\nflows:\n  - source: a\n    target: b\n    topics: [ok, 'orders[']\n",
@@ -261,4 +261,51 @@ fn error_messages() {
     for (text, want) in cases {
         assert_eq!(err(text), *want, "for:\n{text}");
     }
+}
+
+#[test]
+fn oversize_and_compression() {
+    let t = ok(MIN);
+    assert_eq!(t.flows[0].oversize, Oversize::Fail);
+    assert_eq!(
+        t.flows[0].dead_letter_topic,
+        "hubmirror.dead-letter.b.internal"
+    );
+    assert_eq!(t.clusters["a"].compression, Compression::None);
+
+    let t = ok(
+        "clusters:\n  a: {bootstrap_servers: 'x:1', compression: lz4}\n  \
+                b: {bootstrap_servers: 'y:1'}\nflows:\n  - {source: a, target: b, topics: [t], \
+                oversize: dead_letter, dead_letter_topic: big.ones}\n  \
+                - {source: b, target: a, topics: [t], oversize: Skip}\n",
+    );
+    assert_eq!(t.clusters["a"].compression, Compression::Lz4);
+    assert_eq!(t.flows[0].oversize, Oversize::DeadLetter);
+    assert_eq!(t.flows[0].dead_letter_topic, "big.ones");
+    assert_eq!(t.flows[1].oversize, Oversize::Skip);
+
+    let eh = "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b:\n    event_hubs:\n      \
+              connection_string: ${EVENTHUB_CONNECTION_STRING}\n    compression: COMP\n\
+              flows:\n  - {source: a, target: b, topics: [t]}\n";
+    let t = ok(&eh.replace("COMP", "gzip"));
+    assert_eq!(t.clusters["b"].compression, Compression::Gzip);
+    assert_eq!(
+        err(&eh.replace("COMP", "lz4")),
+        "t.yaml:6:18: clusters.b.compression `lz4`: Event Hubs accepts only `none` or `gzip` \
+         (gzip on Premium and Dedicated tiers)"
+    );
+    assert_eq!(
+        err(&MIN.replace("topics: [t]}", "topics: [t], oversize: drop}")),
+        "t.yaml:5:51: flows[0].oversize `drop` is not known; use `fail`, `skip` or `dead_letter`"
+    );
+    assert_eq!(
+        err(&MIN.replace("topics: [t]}", "topics: [t], dead_letter_topic: x}")),
+        "t.yaml:5:60: flows[0].dead_letter_topic `x` is only used with `oversize: dead_letter`; \
+         set that, or remove the key"
+    );
+    assert!(err(&MIN.replace(
+        "topics: [t]}",
+        "topics: [t], oversize: dead_letter, dead_letter_topic: 'a b'}"
+    ))
+    .contains("is not a valid topic name"));
 }

@@ -1,0 +1,143 @@
+//! What a flow's consumer learns from librdkafka's statistics (`statistics.interval.ms`):
+//! the source's watermarks per partition (for `hubmirror_lag_records`) and whether fetch
+//! responses still arrive (for `/readyz`). Only the few fields used are parsed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// How often flow consumers emit statistics.
+pub const STATS_INTERVAL_MS: &str = "1000";
+
+/// The latest statistics of one consumer; shared between its context (writer) and the flow's
+/// status (reader).
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (topic, partition) → (low, high) watermark.
+    watermarks: HashMap<(String, i32), (i64, i64)>,
+    /// Responses received from every broker, at the last update.
+    rx: u64,
+    /// When `rx` last grew.
+    rx_grew: Option<Instant>,
+}
+
+/// The subset of librdkafka's statistics JSON hubmirror reads.
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(default)]
+    brokers: HashMap<String, RawBroker>,
+    #[serde(default)]
+    topics: HashMap<String, RawTopic>,
+}
+
+#[derive(Deserialize)]
+struct RawBroker {
+    #[serde(default)]
+    rx: u64,
+}
+
+#[derive(Deserialize)]
+struct RawTopic {
+    #[serde(default)]
+    partitions: HashMap<String, RawPartition>,
+}
+
+#[derive(Deserialize)]
+struct RawPartition {
+    partition: i32,
+    #[serde(default = "invalid")]
+    lo_offset: i64,
+    #[serde(default = "invalid")]
+    hi_offset: i64,
+}
+
+fn invalid() -> i64 {
+    -1
+}
+
+impl ConsumerStats {
+    /// Takes in one statistics JSON document; malformed ones are ignored.
+    pub fn update(&self, json: &[u8]) {
+        let Ok(raw) = serde_json::from_slice::<Raw>(json) else {
+            return;
+        };
+        let rx: u64 = raw.brokers.values().map(|b| b.rx).sum();
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if rx != inner.rx {
+            inner.rx = rx;
+            inner.rx_grew = Some(Instant::now());
+        }
+        for (topic, t) in raw.topics {
+            // Partition -1 is librdkafka's internal "unassigned" partition.
+            for p in t.partitions.into_values().filter(|p| p.partition >= 0) {
+                if p.hi_offset >= 0 {
+                    inner
+                        .watermarks
+                        .insert((topic.clone(), p.partition), (p.lo_offset, p.hi_offset));
+                }
+            }
+        }
+    }
+
+    /// The (low, high) watermark of a partition, when a fetch response has told it.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Option<(i64, i64)> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .watermarks
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
+
+    /// Whether responses from the cluster arrived within `within`; `None` before the first
+    /// statistics (statistics switched off, or not emitted yet).
+    pub fn responsive(&self, within: Duration) -> Option<bool> {
+        self.responsive_at(Instant::now(), within)
+    }
+
+    fn responsive_at(&self, now: Instant, within: Duration) -> Option<bool> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .rx_grew
+            .map(|t| now.saturating_duration_since(t) <= within)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{"brokers":{"b/1":{"rx":10,"state":"UP"},"b/bootstrap":{"rx":2}},
+        "topics":{"orders":{"partitions":{
+            "0":{"partition":0,"lo_offset":0,"hi_offset":42,"fetch_state":"active"},
+            "-1":{"partition":-1,"lo_offset":-1,"hi_offset":-1}}}}}"#;
+
+    #[test]
+    fn reads_watermarks_and_response_progress() {
+        let s = ConsumerStats::default();
+        assert_eq!(s.responsive(Duration::from_secs(5)), None);
+        s.update(DOC.as_bytes());
+        assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+        assert_eq!(s.watermarks("orders", -1), None);
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(true));
+        // The same rx count again: no progress since the first update, so a second later it
+        // is not responsive within 10 ms.
+        s.update(DOC.as_bytes());
+        let later = Instant::now() + Duration::from_secs(1);
+        assert_eq!(
+            s.responsive_at(later, Duration::from_millis(10)),
+            Some(false)
+        );
+        assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(true));
+        s.update(b"not json");
+        assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+    }
+}
