@@ -72,6 +72,11 @@ pub struct Running {
 impl Running {
     /// Starts `hubmirror run -c <topology>`, output to files beside the topology.
     pub fn start(topology: &Path, env: &[(&str, &str)]) -> Running {
+        Self::start_with_args(topology, &[], env)
+    }
+
+    /// Starts `hubmirror run -c <topology> <args...>`, output to files beside the topology.
+    pub fn start_with_args(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
         let dir = topology.parent().expect("topology dir");
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let stdout = dir.join(format!("run-{n}.stdout"));
@@ -80,6 +85,7 @@ impl Running {
         cmd.arg("run")
             .arg("-c")
             .arg(topology)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
@@ -190,6 +196,32 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// GET `path` at `addr`: the HTTP status code and the body, or `None` when nothing answers.
+pub fn http_status(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    Some((code, response.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// Calls `probe` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn poll<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The running daemon's `/status` at `addr` (`host:port`), or `None` when it does not answer.
