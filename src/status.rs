@@ -230,6 +230,16 @@ impl FlowStatus {
             records_per_second: f64::from_bits(self.rate_bits.load(Ordering::Relaxed)),
             heartbeat_age_ms: (hb > 0).then(|| (now_ms() - hb).max(0)),
             replication_latency_ms: (latency >= 0).then_some(latency),
+            lag: self
+                .lag()
+                .into_iter()
+                .map(|(topic, partition, lag)| PartitionLag {
+                    topic,
+                    partition,
+                    lag,
+                })
+                .collect(),
+            not_ready: self.readiness().err(),
         }
     }
 }
@@ -251,6 +261,21 @@ pub struct FlowReport {
     pub heartbeat_age_ms: Option<i64>,
     /// Heartbeat timestamp → target acknowledgement of its copy, ms (the last one).
     pub replication_latency_ms: Option<i64>,
+    /// Per assigned source partition: high watermark − next offset to replicate.
+    #[serde(default)]
+    pub lag: Vec<PartitionLag>,
+    /// Why the flow is not ready (`/readyz`), when it is not.
+    #[serde(default)]
+    pub not_ready: Option<String>,
+}
+
+/// The lag of one source partition of a flow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// Records on the source not yet replicated.
+    pub lag: i64,
 }
 
 /// Every flow of the daemon.

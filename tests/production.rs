@@ -226,6 +226,36 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
     );
     assert_eq!(copies.len(), FIRST + SECOND, "every record exactly once");
 
+    // A sample of the page, for humans (`cargo test --test production -- --nocapture`).
+    eprintln!(
+        "/metrics sample:\n{}",
+        page.lines()
+            .filter(|l| !l.contains("_bucket{") && !l.starts_with("# HELP"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // `hubmirror status --json` shows the lag per partition the daemon computes.
+    let out = support::hubmirror::run_to_end(
+        &["status", "--json", "-c", topo.to_str().expect("utf-8 path")],
+        &[("EVENTHUB_CONNECTION_STRING", &conn)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let lag = &status["flows"][0]["lag"];
+    let orders: Vec<&serde_json::Value> = lag
+        .as_array()
+        .expect("lag array")
+        .iter()
+        .filter(|l| l["topic"] == "orders")
+        .collect();
+    assert_eq!(orders.len(), PARTITIONS as usize, "{lag}");
+    assert!(orders.iter().all(|l| l["lag"] == 0), "{lag}");
+
     // Every page the daemon serves, then every output stream: no key, no connection string.
     let mut pages = vec![scrape(&addr).expect("/metrics")];
     for path in ["/status", "/readyz", "/healthz"] {

@@ -17,7 +17,7 @@ use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::client_config;
 use crate::heartbeat;
 use crate::naming::{self, Naming};
-use crate::status::{now_ms, FlowReport};
+use crate::status::{now_ms, FlowReport, PartitionLag};
 use crate::topology::{self, Topology};
 
 /// How long one cluster request may take.
@@ -44,6 +44,10 @@ struct FlowLine {
     heartbeat_age_ms: Option<i64>,
     /// Heartbeat timestamp → target acknowledgement, ms (from the daemon).
     replication_latency_ms: Option<i64>,
+    /// Per source partition: records not yet replicated (from the daemon).
+    lag: Vec<PartitionLag>,
+    /// Why the flow is not ready, when the daemon says it is not.
+    not_ready: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +162,8 @@ fn collect(t: &Topology) -> Status {
                 records_per_second: live.map(|r| r.records_per_second),
                 heartbeat_age_ms: age.or(live.and_then(|r| r.heartbeat_age_ms)),
                 replication_latency_ms: live.and_then(|r| r.replication_latency_ms),
+                lag: live.map(|r| r.lag.clone()).unwrap_or_default(),
+                not_ready: live.and_then(|r| r.not_ready.clone()),
             }
         })
         .collect();
@@ -205,6 +211,27 @@ fn render(s: &Status) -> String {
         ]);
     }
     let mut out = table(&rows);
+    for reason in s.flows.iter().filter_map(|f| f.not_ready.as_deref()) {
+        out.push_str(&format!("not ready: {reason}\n"));
+    }
+    let mut lag_rows = vec![["SOURCE", "TARGET", "TOPIC", "PARTITION", "LAG"]
+        .map(String::from)
+        .to_vec()];
+    for f in &s.flows {
+        for l in &f.lag {
+            lag_rows.push(vec![
+                f.source.clone(),
+                f.target.clone(),
+                l.topic.clone(),
+                l.partition.to_string(),
+                l.lag.to_string(),
+            ]);
+        }
+    }
+    if lag_rows.len() > 1 {
+        out.push('\n');
+        out.push_str(&table(&lag_rows));
+    }
     out.push('\n');
     let mut rows = vec![["CLUSTER", "UPSTREAM", "HOPS"].map(String::from).to_vec()];
     for c in &s.clusters {

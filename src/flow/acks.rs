@@ -4,7 +4,7 @@
 //! a partition is always the end of a contiguous run of acknowledged records: at-least-once,
 //! nothing skipped, whatever stops the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +74,9 @@ pub struct AckContext {
 }
 
 /// Awaits deliveries in order and commits contiguous positions until the consume loop closes
-/// the channel (or a delivery fails, or the drain deadline passes after `shutdown`).
+/// the channel (or the drain deadline passes after `shutdown`). A failed delivery cancels
+/// `shutdown` (the consume loop stops), the rest in flight settles, and the first failure is
+/// returned after committing what was acknowledged.
 pub async fn run(
     mut rx: mpsc::Receiver<Pending>,
     ctx: AckContext,
@@ -91,6 +93,11 @@ pub async fn run(
     let mut rate = Rate::new(&status);
     let mut next_commit = Instant::now() + COMMIT_INTERVAL;
     let mut drain_deadline: Option<Instant> = None;
+    // After a failed delivery: the first error, and the partitions that must not move past it.
+    // Deliveries of other partitions still settle and count (gap-less: nothing after a failed
+    // record of a partition was written), so a restart replays only what was not written.
+    let mut failed: Option<FlowError> = None;
+    let mut failed_partitions: HashSet<(Arc<str>, i32)> = HashSet::new();
     let result = loop {
         let deadline = drain_deadline.unwrap_or(next_commit);
         let pending = tokio::select! {
@@ -178,14 +185,24 @@ pub async fn run(
                 }
             }
         };
+        let key = (pending.route.source_topic.clone(), pending.partition);
         match acked {
-            Ok(downstream) => positions.ack(
+            Ok(downstream) if !failed_partitions.contains(&key) => positions.ack(
                 &pending.route,
                 pending.partition,
                 pending.offset,
                 downstream,
             ),
-            Err(e) => break Err(e),
+            Ok(_) => {}
+            Err(e) => {
+                failed_partitions.insert(key);
+                if failed.is_none() {
+                    failed = Some(e);
+                    // Stop consuming; what is in flight settles (fast: a failed producer
+                    // fails its queue) and what was acknowledged is committed below.
+                    shutdown.cancel();
+                }
+            }
         }
         if Instant::now() >= next_commit && drain_deadline.is_none() {
             if let Err(e) = positions.commit(&consumer, CommitMode::Async) {
@@ -199,7 +216,10 @@ pub async fn run(
     // Whatever ended the loop, what was acknowledged is recorded and committed before returning.
     let committed = positions.commit(&consumer, CommitMode::Sync);
     positions.publish(&status);
-    result.and(committed)
+    match failed {
+        Some(e) => Err(e),
+        None => result.and(committed),
+    }
 }
 
 /// Waits for a delivery; once stopping, only until the drain deadline (`None` past it).
