@@ -19,6 +19,7 @@ pub mod acks;
 mod consume;
 mod copy;
 mod dead_letter;
+mod error;
 mod route;
 mod topics;
 
@@ -28,12 +29,12 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use dead_letter::DeadLetter;
+pub use error::{DeliveryFailure, FlowError, OversizeRecord};
 pub use route::Route;
 pub use topics::{Assignment, Discovery, DiscoveryClients};
 
@@ -53,125 +54,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A run that lasted this long resets the backoff.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
-
-/// An error that stops a run of a flow. Each names the cluster, topic and what to do where it
-/// can. [`FlowError::is_transient`] ones restart the flow; the others stop hubmirror.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FlowError {
-    /// A request to the source cluster failed.
-    #[error("source cluster: {what}: {source}")]
-    Source { what: String, source: KafkaError },
-    /// A request to the target cluster failed.
-    #[error("target cluster: {what}: {source}")]
-    Target { what: String, source: KafkaError },
-    /// The target refused a record (librdkafka already retried what can be retried).
-    #[error(transparent)]
-    Delivery(Box<DeliveryFailure>),
-    /// A record is larger than the target accepts and the flow's `oversize` is `fail`.
-    #[error(transparent)]
-    Oversize(Box<OversizeRecord>),
-    /// The producer was dropped while records were in flight.
-    #[error("the target producer closed with records in flight")]
-    ProducerGone,
-    /// A client could not be created.
-    #[error("cluster '{alias}': cannot create a {role}: {source}")]
-    Client {
-        alias: String,
-        role: &'static str,
-        source: KafkaError,
-    },
-    /// The offset-translation store failed: replicating on without recording would break
-    /// failover, so the flow stops.
-    #[error("offset-translation store: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// A background task panicked or was cancelled.
-    #[error("internal task failed: {0}")]
-    Task(String),
-}
-
-/// A record the target did not take.
-#[derive(Debug, thiserror::Error)]
-#[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}")]
-pub struct DeliveryFailure {
-    /// Target cluster alias.
-    pub target: String,
-    /// Remote topic.
-    pub topic: String,
-    /// Partition (same number on both sides).
-    pub partition: i32,
-    /// Offset of the record on the source.
-    pub source_offset: i64,
-    /// librdkafka's error.
-    pub source: KafkaError,
-}
-
-/// A record too large for the target, under `oversize: fail`.
-#[derive(Debug, thiserror::Error)]
-#[error("record at topic '{topic}' partition {partition} offset {offset} on cluster '{from}' is {size} bytes (key, value and headers), more than cluster '{target}' accepts (message.max.bytes {limit}); set `oversize: skip` or `oversize: dead_letter` on flow {from}->{target} to go on without it")]
-pub struct OversizeRecord {
-    pub from: String,
-    pub target: String,
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub size: usize,
-    pub limit: usize,
-}
-
-impl FlowError {
-    fn join(e: tokio::task::JoinError) -> Self {
-        FlowError::Task(e.to_string())
-    }
-
-    /// Whether a new run of the flow may succeed where this one failed: throttling, timeouts,
-    /// lost connections, a producer stopped by the gap-less guarantee. Configuration-like
-    /// refusals (authorization, record too large, invalid record) and store failures are not.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            FlowError::Source { .. } | FlowError::Target { .. } | FlowError::ProducerGone => true,
-            FlowError::Delivery(d) => !matches!(
-                d.source.rdkafka_error_code(),
-                Some(
-                    RDKafkaErrorCode::MessageSizeTooLarge
-                        | RDKafkaErrorCode::InvalidMessageSize
-                        | RDKafkaErrorCode::InvalidMessage
-                        | RDKafkaErrorCode::TopicAuthorizationFailed
-                        | RDKafkaErrorCode::ClusterAuthorizationFailed
-                        | RDKafkaErrorCode::SaslAuthenticationFailed
-                        | RDKafkaErrorCode::Authentication
-                        | RDKafkaErrorCode::InvalidTopic
-                        | RDKafkaErrorCode::UnsupportedForMessageFormat
-                        | RDKafkaErrorCode::InvalidRecord
-                )
-            ),
-            FlowError::Oversize(_)
-            | FlowError::Client { .. }
-            | FlowError::Store(_)
-            | FlowError::Task(_) => false,
-        }
-    }
-
-    /// The `kind` label of `hubmirror_errors_total` for a transient failure.
-    pub fn kind(&self) -> &'static str {
-        let code = match self {
-            FlowError::Delivery(d) => d.source.rdkafka_error_code(),
-            FlowError::Source { .. } => return "source",
-            _ => None,
-        };
-        match code {
-            Some(RDKafkaErrorCode::PolicyViolation | RDKafkaErrorCode::ThrottlingQuotaExceeded) => {
-                "throttled"
-            }
-            Some(
-                RDKafkaErrorCode::MessageTimedOut
-                | RDKafkaErrorCode::RequestTimedOut
-                | RDKafkaErrorCode::OperationTimedOut,
-            ) => "timeout",
-            _ => "delivery",
-        }
-    }
-}
 
 /// Builds a flow's own clients, afresh for every run: the source consumer (its statistics go to
 /// the flow's status) and the target producer.
