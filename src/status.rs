@@ -31,6 +31,8 @@ pub enum FlowState {
     Stopped,
     /// Stopped by an error.
     Failed,
+    /// Waiting to restart after a transient failure (throttling, timeouts, a lost connection).
+    Recovering,
 }
 
 impl FlowState {
@@ -40,6 +42,7 @@ impl FlowState {
             1 => FlowState::Running,
             2 => FlowState::Stopping,
             3 => FlowState::Stopped,
+            5 => FlowState::Recovering,
             _ => FlowState::Failed,
         }
     }

@@ -247,6 +247,16 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
         "{:?}",
         eh.stats()
     );
+    eprintln!(
+        "throttling: {:?}; restarts {}; throttled errors {}",
+        eh.stats(),
+        metric_sum(
+            &page,
+            "hubmirror_flow_restarts_total",
+            &["source=\"onprem\"", "target=\"eventhub\""]
+        ),
+        metric_sum(&page, "hubmirror_errors_total", &["kind=\"throttled\""])
+    );
     let pair = ["source=\"onprem\"", "target=\"eventhub\""];
     assert!(metric_sum(&page, "hubmirror_errors_total", &["kind=\"throttled\""]) >= 1.0);
     assert!(metric_sum(&page, "hubmirror_flow_restarts_total", &pair) >= 1.0);

@@ -164,6 +164,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
             .inc();
         setup.metrics.flow_restarts.with_label_values(&labels).inc();
         setup.status.set_recovering();
+        setup.status.set_state(FlowState::Recovering);
         let what = match kind {
             "throttled" => "throttled by the target",
             "timeout" => "timed out",
