@@ -86,13 +86,7 @@ pub fn producer(
     cluster: &Cluster,
     ctx: ClusterContext,
 ) -> Result<FutureProducer<ClusterContext>, KafkaError> {
-    let mut cfg = super::client_config(cluster);
-    set_defaults(
-        &mut cfg,
-        &[("compression.type", cluster.compression.as_str())],
-    );
-    set_defaults(&mut cfg, PRODUCER_DEFAULTS);
-    cfg.create_with_context(ctx)
+    producer_with(cluster, ctx, &[])
 }
 
 /// A flow's own target producer: [`producer`] that never gives up on a record by itself
@@ -103,17 +97,14 @@ pub fn flow_producer(
     cluster: &Cluster,
     ctx: ClusterContext,
 ) -> Result<FutureProducer<ClusterContext>, KafkaError> {
-    let mut cfg = super::client_config(cluster);
-    set_defaults(
-        &mut cfg,
+    producer_with(
+        cluster,
+        ctx,
         &[
             ("message.timeout.ms", "0"),
             ("enable.gapless.guarantee", "true"),
-            ("compression.type", cluster.compression.as_str()),
         ],
-    );
-    set_defaults(&mut cfg, PRODUCER_DEFAULTS);
-    cfg.create_with_context(ctx)
+    )
 }
 
 /// A producer for a flow's dead-letter topic on `cluster` (the source): it takes records as
@@ -122,8 +113,22 @@ pub fn dead_letter_producer(
     cluster: &Cluster,
     ctx: ClusterContext,
 ) -> Result<FutureProducer<ClusterContext>, KafkaError> {
+    producer_with(cluster, ctx, &[("message.max.bytes", "1000000000")])
+}
+
+/// A producer with `role` settings, the cluster's `compression`, then [`PRODUCER_DEFAULTS`],
+/// each under the user's `client:` settings.
+fn producer_with(
+    cluster: &Cluster,
+    ctx: ClusterContext,
+    role: &[(&str, &str)],
+) -> Result<FutureProducer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
-    set_defaults(&mut cfg, &[("message.max.bytes", "1000000000")]);
+    set_defaults(&mut cfg, role);
+    set_defaults(
+        &mut cfg,
+        &[("compression.type", cluster.compression.as_str())],
+    );
     set_defaults(&mut cfg, PRODUCER_DEFAULTS);
     cfg.create_with_context(ctx)
 }
