@@ -66,6 +66,33 @@ fn seed_with_one_oversize_record(onprem: &Tansu) -> rdkafka::ClientConfig {
     src
 }
 
+/// `hubmirror run` on `topo`, with the emulator's connection string in the environment.
+fn start(topo: &std::path::Path, eh: &EventHubsEmulator) -> Running {
+    Running::start(
+        topo,
+        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
+    )
+}
+
+/// Waits until the samples of `name` with `labels` on /metrics sum to `value`.
+fn wait_for_metric(addr: &str, name: &str, labels: &[&str], value: f64) -> String {
+    poll(Duration::from_secs(60), name, || {
+        let page = http_status(addr, "/metrics")?.1;
+        (metric_sum(&page, name, labels) == value).then_some(page)
+    })
+}
+
+/// Reads the copies of `big` on the emulator and asserts they are exactly `expected`, in order.
+fn assert_copied(eh: &EventHubsEmulator, expected: &[&str]) {
+    let copies = kafka::read_all(
+        &eh.client_config(),
+        "onprem.big",
+        expected.len(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(keys(&copies), expected);
+}
+
 fn keys(recs: &[kafka::Rec]) -> Vec<String> {
     recs.iter()
         .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned())
@@ -79,10 +106,7 @@ fn oversize_fail_stops_with_a_message_naming_topic_partition_offset_and_size() {
     seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "", "");
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    );
+    let mut run = start(&topo, &eh);
     let status = run
         .wait(Duration::from_secs(60))
         .unwrap_or_else(|| panic!("still running\n{}", run.output()));
@@ -95,13 +119,7 @@ fn oversize_fail_stops_with_a_message_naming_topic_partition_offset_and_size() {
     assert!(line.contains(&format!("{} bytes", BIG + 2)), "{line}");
     assert!(line.contains("oversize: skip"), "says how to go on: {line}");
     // k0 went through before the stop; k1 and k2 did not.
-    let copies = kafka::read_all(
-        &eh.client_config(),
-        "onprem.big",
-        1,
-        Duration::from_secs(30),
-    );
-    assert_eq!(keys(&copies), ["k0"]);
+    assert_copied(&eh, &["k0"]);
 }
 
 #[test]
@@ -111,27 +129,14 @@ fn oversize_skip_counts_it_and_goes_on() {
     seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "    oversize: skip", "");
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
+    let mut run = start(&topo, &eh);
+    assert_copied(&eh, &["k0", "k2"]);
+    wait_for_metric(
+        &work.metrics_addr(),
+        "hubmirror_records_skipped_total",
+        &["topic=\"big\"", "reason=\"oversize\""],
+        1.0,
     );
-    let copies = kafka::read_all(
-        &eh.client_config(),
-        "onprem.big",
-        2,
-        Duration::from_secs(60),
-    );
-    assert_eq!(keys(&copies), ["k0", "k2"]);
-    let addr = work.metrics_addr();
-    poll(Duration::from_secs(10), "skip counted", || {
-        let page = http_status(&addr, "/metrics")?.1;
-        let skipped = metric_sum(
-            &page,
-            "hubmirror_records_skipped_total",
-            &["topic=\"big\"", "reason=\"oversize\""],
-        );
-        (skipped == 1.0).then_some(())
-    });
     run.wait_for_line(
         &["skipped an oversize record", "offset 1"],
         Duration::from_secs(5),
@@ -146,17 +151,8 @@ fn oversize_dead_letter_writes_it_to_the_source_cluster_with_its_coordinates() {
     let src = seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "    oversize: dead_letter", "");
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    );
-    let copies = kafka::read_all(
-        &eh.client_config(),
-        "onprem.big",
-        2,
-        Duration::from_secs(60),
-    );
-    assert_eq!(keys(&copies), ["k0", "k2"]);
+    let mut run = start(&topo, &eh);
+    assert_copied(&eh, &["k0", "k2"]);
     let mut reader = src.clone();
     reader.set("fetch.max.bytes", "10000000");
     let dead = kafka::read_all(
@@ -184,16 +180,12 @@ fn oversize_dead_letter_writes_it_to_the_source_cluster_with_its_coordinates() {
         d.header("hubmirror.dead_letter.target").as_deref(),
         Some("eventhub")
     );
-    let addr = work.metrics_addr();
-    poll(Duration::from_secs(10), "dead letter counted", || {
-        let page = http_status(&addr, "/metrics")?.1;
-        let n = metric_sum(
-            &page,
-            "hubmirror_records_dead_lettered_total",
-            &["topic=\"big\""],
-        );
-        (n == 1.0).then_some(())
-    });
+    wait_for_metric(
+        &work.metrics_addr(),
+        "hubmirror_records_dead_lettered_total",
+        &["topic=\"big\""],
+        1.0,
+    );
     run.stop_cleanly();
 }
 
@@ -216,17 +208,16 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
         "",
         "    client:\n      request.timeout.ms: \"2000\"",
     );
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    );
+    let mut run = start(&topo, &eh);
     let addr = work.metrics_addr();
     let flow = ["source=\"onprem\"", "target=\"eventhub\"", "topic=\"big\""];
     let replicated = |page: &str| metric_sum(page, "hubmirror_records_replicated_total", &flow);
-    poll(Duration::from_secs(60), "first half replicated", || {
-        let page = http_status(&addr, "/metrics")?.1;
-        (replicated(&page) == (RECORDS / 2) as f64).then_some(())
-    });
+    wait_for_metric(
+        &addr,
+        "hubmirror_records_replicated_total",
+        &flow,
+        (RECORDS / 2) as f64,
+    );
 
     eh.throttle_for(Duration::from_secs(6));
     kafka::produce_test_records(

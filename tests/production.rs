@@ -114,26 +114,14 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
         metric_sum(&page, "hubmirror_bytes_replicated_total", &flow),
         value_bytes(0..FIRST)
     );
-    let latency_count = |page: &str| {
-        page.lines()
-            .filter(|l| l.starts_with("hubmirror_replication_latency_seconds_count{"))
-            .filter(|l| flow.iter().all(|x| l.contains(x)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
     assert_eq!(
-        latency_count(&page),
+        metric_sum(&page, "hubmirror_replication_latency_seconds_count", &flow),
         FIRST as f64,
         "one latency sample per record"
     );
-    let age_count: f64 = page
-        .lines()
-        .filter(|l| l.starts_with("hubmirror_record_age_seconds_count{"))
-        .filter(|l| flow.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
     assert_eq!(
-        age_count, FIRST as f64,
+        metric_sum(&page, "hubmirror_record_age_seconds_count", &flow),
+        FIRST as f64,
         "one age sample per consumed record"
     );
     let pair = ["source=\"onprem\"", "target=\"eventhub\""];
