@@ -60,6 +60,9 @@ pub struct Metrics {
     /// `hubmirror_flow_restarts_total{source,target}`: the flow was restarted after a
     /// transient failure (throttling, timeouts, a lost connection).
     pub flow_restarts: IntCounterVec,
+    /// `hubmirror_records_lost_total{source,target,topic,partition}`: records the source
+    /// deleted (retention) before the flow replicated them.
+    pub records_lost: IntCounterVec,
 }
 
 /// Why a record was not written to the target.
@@ -182,8 +185,15 @@ impl Metrics {
             "Flow restarts after a transient failure (throttling, timeouts, lost connections).",
             &["source", "target"],
         );
+        let records_lost = counter(
+            &registry,
+            "hubmirror_records_lost_total",
+            "Records the source deleted (retention) before they were replicated, per partition.",
+            &["source", "target", "topic", "partition"],
+        );
         Metrics {
             registry,
+            records_lost,
             records_dead_lettered,
             replication_latency,
             record_age,

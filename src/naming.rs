@@ -274,6 +274,7 @@ mod tests {
             groups_exclude: vec![],
             oversize: Default::default(),
             dead_letter_topic: "hubmirror.dead-letter.eh.internal".into(),
+            on_data_loss: Default::default(),
         };
         let d = default();
         assert!(d.flow_replicates(&flow, "orders"));

@@ -3,13 +3,13 @@
 //! (a key the user set is never overridden).
 
 use rdkafka::admin::AdminClient;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{BaseConsumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use tokio::sync::mpsc;
 
-use super::context::{ClusterContext, FatalClusterError};
+use super::context::{ClusterContext, FatalClusterError, ReaderContext};
 use super::stats::STATS_INTERVAL_MS;
 use crate::topology::Cluster;
 
@@ -77,8 +77,27 @@ pub fn flow_consumer(
 ) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
     super::drop_producer_settings(&mut cfg);
-    set_defaults(&mut cfg, &[("statistics.interval.ms", STATS_INTERVAL_MS)]);
+    set_defaults(
+        &mut cfg,
+        &[
+            ("statistics.interval.ms", STATS_INTERVAL_MS),
+            // Out of range (retention deleted what the flow had not copied yet) is an error the
+            // flow handles by its `on_data_loss`, never a silent jump.
+            ("auto.offset.reset", "error"),
+        ],
+    );
     consumer_from(cfg, cluster, group_id, ctx)
+}
+
+/// A reader of `cluster`'s partitions from a given offset to their end, committing nothing
+/// (a flow reads its target's tail with it before resuming).
+pub fn tail_reader(cluster: &Cluster) -> Result<BaseConsumer<ReaderContext>, KafkaError> {
+    let mut cfg = super::client_config(cluster);
+    super::drop_producer_settings(&mut cfg);
+    if cluster.event_hubs.is_some() {
+        set_defaults(&mut cfg, super::event_hubs_consumer_defaults());
+    }
+    super::context::end_reader(cfg, "hubmirror-tail-reader")
 }
 
 /// A producer for `cluster` (heartbeats, checkpoints).

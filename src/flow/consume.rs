@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::acks::{Fate, Pending};
 use super::dead_letter::DeadLetter;
+use super::loss::{self, LossGuard};
 use super::route::Route;
 use super::topics::Assignment;
 use super::{copy, DeliveryFailure, FlowError, OversizeRecord};
@@ -41,6 +42,10 @@ pub(super) struct ConsumeLoop {
     pub max_record_bytes: usize,
     /// Routes by source topic, with the route's `hubmirror_record_age_seconds` handle.
     pub routes: HashMap<String, (Arc<Route>, Histogram)>,
+    /// The flow's `on_data_loss`, for "offset out of range" answers of the source.
+    pub guard: Arc<LossGuard>,
+    /// Where each assigned partition started (its position until a record arrives).
+    pub starts: HashMap<(String, i32), i64>,
 }
 
 impl ConsumeLoop {
@@ -58,6 +63,10 @@ impl ConsumeLoop {
                 received = self.consumer.recv() => {
                     let msg = match received {
                         Ok(msg) => msg,
+                        Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset)) => {
+                            self.out_of_range().await?;
+                            continue;
+                        }
                         Err(e) => {
                             self.consume_error(e);
                             continue;
@@ -179,10 +188,13 @@ impl ConsumeLoop {
             })?;
         for (p, offset) in &a.start {
             let (from, next) = match offset {
-                rdkafka::Offset::Offset(n) => (format!("at committed offset {n}"), *n),
-                _ => ("from the beginning (no committed offset)".to_string(), -1),
+                rdkafka::Offset::Offset(n) => (format!("at offset {n}"), *n),
+                _ => ("from the beginning".to_string(), -1),
             };
             self.status.set_position(&topic, *p, next);
+            if next >= 0 {
+                self.starts.insert((topic.to_string(), *p), next);
+            }
             tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
         }
         let age = self
@@ -190,6 +202,59 @@ impl ConsumeLoop {
             .record_age
             .with_label_values(&[&self.source, &self.target, &*topic]);
         self.routes.insert(topic.to_string(), (a.route, age));
+        Ok(())
+    }
+
+    /// The source answered "offset out of range" for some assigned partition (librdkafka does not
+    /// say which): finds the partitions whose position lies outside their log and applies the
+    /// flow's `on_data_loss` to them; when none can be identified, the run restarts (and the
+    /// start positions are checked again).
+    async fn out_of_range(&mut self) -> Result<(), FlowError> {
+        self.consume_error(KafkaError::MessageConsumption(
+            RDKafkaErrorCode::AutoOffsetReset,
+        ));
+        let consumer = self.consumer.clone();
+        let starts = self.starts.clone();
+        let outside =
+            tokio::task::spawn_blocking(move || loss::outside_the_log(&*consumer, &starts))
+                .await
+                .map_err(FlowError::join)?
+                .map_err(|e| FlowError::Source {
+                    what: "locating the partition the source answered 'offset out of range' for"
+                        .into(),
+                    source: e,
+                })?;
+        if outside.is_empty() {
+            return Err(FlowError::Source {
+                what: "a fetch was out of range, but every assigned partition's position lies \
+                       inside its log; restarting the flow"
+                    .into(),
+                source: KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset),
+            });
+        }
+        for o in outside {
+            let at = if o.next < o.low {
+                self.guard.check(&o.topic, o.partition, o.next, o.low)?
+            } else {
+                self.guard.truncated(&o)?
+            };
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&o.topic, o.partition);
+            let source = |e| FlowError::Source {
+                what: format!(
+                    "moving '{}' partition {} to offset {at}",
+                    o.topic, o.partition
+                ),
+                source: e,
+            };
+            self.consumer.incremental_unassign(&tpl).map_err(source)?;
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&o.topic, o.partition, rdkafka::Offset::Offset(at))
+                .map_err(source)?;
+            self.consumer.incremental_assign(&tpl).map_err(source)?;
+            self.status.set_position(&o.topic, o.partition, at);
+            self.starts.insert((o.topic, o.partition), at);
+        }
         Ok(())
     }
 

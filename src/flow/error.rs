@@ -33,9 +33,36 @@ pub enum FlowError {
     /// failover, so the flow stops.
     #[error("offset-translation store: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The source deleted records before they were replicated and the flow's `on_data_loss`
+    /// is `fail`.
+    #[error(transparent)]
+    DataLoss(Box<DataLoss>),
+    /// The source partition ends before the flow's position and `on_data_loss` is `fail`.
+    #[error("{0}")]
+    OutOfRange(String),
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+}
+
+/// Records the source deleted (retention outran the mirror) before the flow copied them.
+#[derive(Debug, thiserror::Error)]
+#[error("data loss: cluster '{from}' deleted {lost} records of topic '{topic}' partition {partition} (offsets {next} to {log_start_minus_one}) before flow {from}->{target} replicated them (its log now starts at {log_start}); they cannot be recovered. Set `on_data_loss: continue` on the flow to resume at the log start, and raise the source's retention or the mirror's capacity", log_start_minus_one = .log_start - 1)]
+pub struct DataLoss {
+    /// Source cluster alias.
+    pub from: String,
+    /// Target cluster alias.
+    pub target: String,
+    /// Source topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset the flow would have replicated.
+    pub next: i64,
+    /// The partition's log start offset now.
+    pub log_start: i64,
+    /// `log_start - next`.
+    pub lost: i64,
 }
 
 /// A record the target did not take.
@@ -96,6 +123,8 @@ impl FlowError {
             FlowError::Oversize(_)
             | FlowError::Client { .. }
             | FlowError::Store(_)
+            | FlowError::DataLoss(_)
+            | FlowError::OutOfRange(_)
             | FlowError::Task(_) => false,
         }
     }

@@ -20,7 +20,10 @@ mod consume;
 mod copy;
 mod dead_letter;
 mod error;
+mod loss;
+mod resume;
 mod route;
+mod start;
 mod topics;
 
 use std::collections::HashMap;
@@ -34,7 +37,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use dead_letter::DeadLetter;
-pub use error::{DeliveryFailure, FlowError, OversizeRecord};
+pub use error::{DataLoss, DeliveryFailure, FlowError, OversizeRecord};
 pub use route::Route;
 pub use topics::{Assignment, Discovery, DiscoveryClients};
 
@@ -46,6 +49,9 @@ use crate::status::{FlowState, FlowStatus};
 use crate::store::Store;
 use crate::topology::{Cluster, Flow};
 use consume::ConsumeLoop;
+use loss::LossGuard;
+use resume::TailReader;
+use start::Starter;
 
 /// Records consumed but not yet acknowledged by the target, at most, per flow.
 const IN_FLIGHT: usize = 50_000;
@@ -69,16 +75,7 @@ pub struct Connector {
 }
 
 impl Connector {
-    fn connect(
-        &self,
-        status: &FlowStatus,
-    ) -> Result<
-        (
-            Arc<StreamConsumer<ClusterContext>>,
-            FutureProducer<ClusterContext>,
-        ),
-        FlowError,
-    > {
+    fn connect(&self, status: &FlowStatus) -> Result<RunClients, FlowError> {
         let err = |alias: &str, role| {
             let alias = alias.to_string();
             move |source| FlowError::Client {
@@ -94,8 +91,24 @@ impl Connector {
         let ctx = clients::context(&self.target, self.fatal.clone()).for_flow_producer();
         let producer = clients::flow_producer(&self.target, ctx)
             .map_err(err(&self.target.alias, "producer"))?;
-        Ok((Arc::new(consumer), producer))
+        let reader =
+            clients::tail_reader(&self.target).map_err(err(&self.target.alias, "tail reader"))?;
+        Ok(RunClients {
+            consumer: Arc::new(consumer),
+            producer,
+            reader: Arc::new(TailReader::new(reader)),
+        })
     }
+}
+
+/// The clients of one run of a flow.
+struct RunClients {
+    /// The source consumer.
+    consumer: Arc<StreamConsumer<ClusterContext>>,
+    /// The target producer.
+    producer: FutureProducer<ClusterContext>,
+    /// Reads the target's partitions back before resuming.
+    reader: Arc<TailReader>,
 }
 
 /// Everything a flow needs to run.
@@ -183,7 +196,11 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
 async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), FlowError> {
     let name = setup.flow.name();
     let token = shutdown.child_token();
-    let (consumer, producer) = setup.connector.connect(&setup.status)?;
+    let RunClients {
+        consumer,
+        producer,
+        reader,
+    } = setup.connector.connect(&setup.status)?;
     let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
     setup.status.clear_positions();
     setup.status.set_state(FlowState::Starting);
@@ -207,6 +224,12 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         })
     };
 
+    let guard = Arc::new(LossGuard {
+        source: source.clone(),
+        target: target.clone(),
+        policy: setup.flow.on_data_loss,
+        metrics: setup.metrics.clone(),
+    });
     let (assign_tx, assign_rx) = mpsc::channel(16);
     let discovery = Discovery::new(
         setup.flow.clone(),
@@ -217,6 +240,12 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
             consumer: consumer.clone(),
             producer: producer.clone(),
             admin: setup.target_admin.clone(),
+            starter: Starter {
+                reader: reader.clone(),
+                consumer: consumer.clone(),
+                store: setup.store.clone(),
+                guard: guard.clone(),
+            },
         },
         setup.metrics.clone(),
     );
@@ -240,6 +269,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         dead_letter: setup.dead_letter.clone(),
         max_record_bytes: clients::max_record_bytes(&setup.connector.target),
         routes: HashMap::new(),
+        guard,
+        starts: HashMap::new(),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
     setup.status.set_state(FlowState::Stopping);
@@ -261,7 +292,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     });
     tracing::info!(flow = %name, "flow stopped");
     // Closing clients waits on their brokers (for ever if one is frozen): not on this task.
-    std::thread::spawn(move || drop((consumer, producer)));
+    std::thread::spawn(move || drop((consumer, producer, reader)));
     result
 }
 

@@ -14,6 +14,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::route::Route;
+use super::start::Starter;
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
@@ -28,7 +29,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Assignment {
     /// The route the partitions belong to.
     pub route: Arc<Route>,
-    /// `(partition, start offset)`; the committed offset, or the beginning when none.
+    /// `(partition, start offset)`: after the target's last copy or at the committed offset,
+    /// whichever is further; the beginning when neither exists.
     pub start: Vec<(i32, Offset)>,
 }
 
@@ -40,6 +42,8 @@ pub struct DiscoveryClients {
     pub producer: FutureProducer<ClusterContext>,
     /// The target's admin client (topic creation).
     pub admin: Arc<AdminClient<ClusterContext>>,
+    /// Decides where new partitions start (committed offsets, the target's tail, data loss).
+    pub starter: Starter,
 }
 
 /// Discovery state of one flow.
@@ -115,7 +119,8 @@ impl Discovery {
                         partitions,
                         self.naming.is_heartbeats(&topic),
                     ));
-                    let start = self.start_offsets(&topic, first_new..partitions).await?;
+                    let committed = self.committed(&topic, first_new..partitions).await?;
+                    let start = self.clients.starter.positions(&route, committed).await?;
                     self.routed.insert(topic, partitions);
                     out.push(Assignment { route, start });
                 }
@@ -224,13 +229,12 @@ impl Discovery {
         Ok(())
     }
 
-    /// Where each partition in `range` of `topic` starts: the flow group's committed offset, or
-    /// the beginning when there is none.
-    async fn start_offsets(
+    /// The flow group's committed offset of each partition in `range` of `topic`, if any.
+    async fn committed(
         &self,
         topic: &str,
         range: std::ops::Range<i32>,
-    ) -> Result<Vec<(i32, Offset)>, FlowError> {
+    ) -> Result<Vec<(i32, Option<i64>)>, FlowError> {
         let mut tpl = TopicPartitionList::new();
         for p in range {
             tpl.add_partition(topic, p);
@@ -248,8 +252,8 @@ impl Discovery {
             .elements()
             .iter()
             .map(|e| match e.offset() {
-                Offset::Offset(n) if n >= 0 => (e.partition(), Offset::Offset(n)),
-                _ => (e.partition(), Offset::Beginning),
+                Offset::Offset(n) if n >= 0 => (e.partition(), Some(n)),
+                _ => (e.partition(), None),
             })
             .collect())
     }

@@ -90,6 +90,17 @@ pub enum Oversize {
     DeadLetter,
 }
 
+/// What a flow does when the source deleted records it had not replicated yet (retention
+/// outran the mirror: the position to resume from is below the partition's log start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnDataLoss {
+    /// Stop with an error naming the partition and the number of records lost (the default).
+    #[default]
+    Fail,
+    /// Log the loss, count it in `hubmirror_records_lost_total`, resume at the log start.
+    Continue,
+}
+
 /// TLS settings of a cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Tls {
@@ -154,6 +165,8 @@ pub struct Flow {
     pub oversize: Oversize,
     /// The dead-letter topic on the source cluster (used with [`Oversize::DeadLetter`]).
     pub dead_letter_topic: String,
+    /// What to do when records were deleted from the source before they were replicated.
+    pub on_data_loss: OnDataLoss,
 }
 
 impl Flow {

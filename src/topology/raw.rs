@@ -112,6 +112,8 @@ pub(crate) struct RawFlow {
     /// Topic on the source cluster for `oversize: dead_letter`; default
     /// `hubmirror.dead-letter.<target>.internal`.
     pub dead_letter_topic: Option<String>,
+    /// `fail` (default) or `continue` when the source deleted records not yet replicated.
+    pub on_data_loss: Option<String>,
 }
 
 /// `replication:`.

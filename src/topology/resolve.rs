@@ -10,7 +10,7 @@ use regex::Regex;
 use super::clusters::cluster;
 use super::error::{Location, TopologyError};
 use super::locate::{child, item, Index, Pos};
-use super::model::{Flow, Metrics, Oversize, Policy, Replication, Store, Topology};
+use super::model::{Flow, Metrics, OnDataLoss, Oversize, Policy, Replication, Store, Topology};
 use super::raw::{RawFlow, RawReplication, RawTopology};
 use crate::cluster::Secret;
 
@@ -300,9 +300,26 @@ fn flow(p: &str, raw: RawFlow, known: &[&str], ctx: &Ctx<'_>) -> Result<Flow, To
         Some(t) => t.trim().to_string(),
         None => format!("hubmirror.dead-letter.{target}.internal"),
     };
+    let on_data_loss = match raw
+        .on_data_loss
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("fail") => OnDataLoss::Fail,
+        Some("continue") => OnDataLoss::Continue,
+        Some(other) => {
+            let path = child(p, "on_data_loss");
+            return Err(ctx.invalid_at(
+                &path,
+                format!("{path} `{other}` is not known; use `fail` or `continue`"),
+            ));
+        }
+    };
     Ok(Flow {
         oversize,
         dead_letter_topic,
+        on_data_loss,
         topics: ctx.regexes(&topics_path, &topics)?,
         topics_exclude: ctx.regexes(&child(p, "topics_exclude"), &raw.topics_exclude)?,
         groups: ctx.regexes(&child(p, "groups"), &raw.groups)?,

@@ -283,6 +283,13 @@ fn oversize_and_compression() {
     assert_eq!(t.flows[0].oversize, Oversize::DeadLetter);
     assert_eq!(t.flows[0].dead_letter_topic, "big.ones");
     assert_eq!(t.flows[1].oversize, Oversize::Skip);
+    assert_eq!(t.flows[0].on_data_loss, OnDataLoss::Fail);
+    let t = ok(&MIN.replace("topics: [t]}", "topics: [t], on_data_loss: continue}"));
+    assert_eq!(t.flows[0].on_data_loss, OnDataLoss::Continue);
+    assert_eq!(
+        err(&MIN.replace("topics: [t]}", "topics: [t], on_data_loss: skip}")),
+        "t.yaml:5:55: flows[0].on_data_loss `skip` is not known; use `fail` or `continue`"
+    );
 
     let eh = "clusters:\n  a: {bootstrap_servers: 'x:1'}\n  b:\n    event_hubs:\n      \
               connection_string: ${EVENTHUB_CONNECTION_STRING}\n    compression: COMP\n\
