@@ -1,9 +1,15 @@
 //! Faults and accounting of the Event Hubs emulator against a real tansu broker: throttling the
 //! way the service does it (Produce requests delayed; refused with POLICY_VIOLATION when delayed
 //! past half their timeout, and their connection closed), and record batches counted per
-//! compression codec.
+//! compression codec. Network cuts and restarts are in `emulator_faults/network.rs`, retention
+//! emulation in `emulator_faults/retention.rs`.
 
 mod support;
+
+#[path = "emulator_faults/network.rs"]
+mod network;
+#[path = "emulator_faults/retention.rs"]
+mod retention;
 
 use std::time::{Duration, Instant};
 

@@ -12,9 +12,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::api::{self, UpstreamError};
+use super::api;
 use super::frame::{self, FrameError};
 use super::sasl::AuthFailure;
+use super::versions::{self, UpstreamError};
 use super::{relay, Shared, MAX_REQUEST_BYTES};
 
 /// A client that has not finished its TLS handshake by then is dropped.
@@ -88,17 +89,24 @@ pub(crate) enum ConnError {
     },
 }
 
-/// Serves one client until it leaves, breaks a rule, or `shutdown` is cancelled, and logs why
-/// the connection ended.
+/// Serves one client until it leaves, breaks a rule, `shutdown` is cancelled or a network cut
+/// cancels `cut`, and logs why the connection ended. Ending drops the client's connection and
+/// the upstream one with it, whatever was in flight on them.
 pub(crate) async fn handle(
     tcp: TcpStream,
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    cut: CancellationToken,
 ) {
     let _ = tcp.set_nodelay(true);
     let result = tokio::select! {
         _ = shutdown.cancelled() => Ok(()),
+        _ = cut.cancelled() => {
+            shared.cut.count_closed();
+            info!("connection closed by a network cut");
+            return;
+        }
         result = run(tcp, acceptor, &shared) => result,
     };
     match result {
@@ -194,7 +202,7 @@ where
         let peek = frame.peek()?;
         match ApiKey::try_from(peek.api_key) {
             Ok(ApiKey::ApiVersions) => {
-                let versions = api::advertised(api::upstream_versions(shared).await?);
+                let versions = versions::advertised(versions::upstream_versions(shared).await?);
                 send(client, &api::api_versions(&frame, peek, versions)?).await?;
             }
             Ok(ApiKey::SaslHandshake) => {

@@ -40,7 +40,7 @@ impl Compression {
     ];
 }
 
-/// What an emulator counted since it started.
+/// What an emulator counted since it started (a restarted emulator starts from zero).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmulatorStats {
     /// Produce requests held by a throttle window and forwarded once it closed.
@@ -51,6 +51,11 @@ pub struct EmulatorStats {
     /// Record batches of forwarded Produce requests, by codec: index 0 none, 1 gzip, 2 snappy,
     /// 3 lz4, 4 zstd (see [`Compression`] and [`EmulatorStats::batches`]).
     pub batches_by_codec: [u64; 5],
+    /// Client connections closed by network cuts ([`super::Emulator::cut_connections_for`]).
+    pub connections_cut: u64,
+    /// TCP connections accepted and closed at once, before TLS, while a network cut's window
+    /// was open.
+    pub connections_refused: u64,
 }
 
 impl EmulatorStats {
@@ -182,6 +187,7 @@ impl Control {
             produce_requests_delayed: self.delayed.load(Ordering::Relaxed),
             produce_requests_rejected: self.rejected.load(Ordering::Relaxed),
             batches_by_codec,
+            ..EmulatorStats::default()
         }
     }
 }

@@ -9,25 +9,35 @@
 //! A running emulator can throttle like the service ([`Emulator::throttle_for`]: Produce
 //! requests are delayed, and refused with POLICY_VIOLATION when delayed past half their
 //! timeout) and reports what it saw ([`Emulator::stats`]: held and refused Produce requests,
-//! record batches per compression codec).
+//! record batches per compression codec). Fault tests can also cut the network
+//! ([`Emulator::cut_connections_for`]: every connection closed, new ones refused for a while)
+//! and emulate retention ([`Emulator::expire_before`]: a partition's older records reported as
+//! deleted, which the upstream broker cannot do).
 //!
 //! # Layout
 //!
 //! - `tls`: the CA and server certificate (generated or reused) and the rustls config.
 //! - `sasl`: `PLAIN` payload and connection-string parsing, the credential check.
 //! - `frame`: length-prefixed Kafka frames, header peeking, response encoding.
-//! - `api`: the answers the emulator gives itself (ApiVersions, SASL, refused CreateTopics).
+//! - `versions`: the upstream broker's API versions and what the emulator advertises.
+//! - `api`: the answers the emulator gives itself (ApiVersions, SASL, refused CreateTopics and
+//!   Produce requests).
 //! - `control`: throttle windows and the counters behind [`Emulator::stats`].
+//! - `cut`: network cuts (the token connections watch, the refusal window).
+//! - `retention`: emulated log starts, Fetch and ListOffsets responses rewritten for them.
 //! - `conn`: one client connection: TLS, SASL state machine, then `relay`.
 //! - `relay`: authenticated traffic, client ↔ upstream, responses kept in request order.
 
 mod api;
 mod conn;
 mod control;
+mod cut;
 mod frame;
 mod relay;
+mod retention;
 mod sasl;
 mod tls;
+mod versions;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -115,6 +125,10 @@ pub(crate) struct Shared {
     pub(crate) upstream_versions: tokio::sync::OnceCell<Vec<ApiVersion>>,
     /// Throttle windows and counters, changed and read through [`Emulator`].
     pub(crate) control: control::Control,
+    /// Network cuts, see [`Emulator::cut_connections_for`].
+    pub(crate) cut: cut::Cut,
+    /// Emulated log starts, see [`Emulator::expire_before`].
+    pub(crate) retention: retention::Retention,
 }
 
 /// A running emulator. Stopping it is the job of the [`CancellationToken`] given to
@@ -161,6 +175,8 @@ impl Emulator {
             refuse_create_topics: config.refuse_create_topics,
             upstream_versions: tokio::sync::OnceCell::new(),
             control: control::Control::default(),
+            cut: cut::Cut::default(),
+            retention: retention::Retention::default(),
         });
         info!(
             %local_addr,
@@ -229,10 +245,46 @@ impl Emulator {
         self.shared.control.throttle_until(until);
     }
 
-    /// What the emulator counted since it started: held and refused Produce requests, and the
-    /// record batches of forwarded Produce requests by compression codec.
+    /// Cuts the network for `duration` from now: every open client connection is closed at
+    /// once, together with its upstream connection (requests in flight on it are never
+    /// answered), and until the window ends new TCP connections are accepted and closed at
+    /// once, before TLS. After the window, connections work normally. A later cut replaces the
+    /// window; `Duration::ZERO` only closes the open connections. Counted in
+    /// [`EmulatorStats::connections_cut`] and [`EmulatorStats::connections_refused`]. Can be
+    /// called from any thread.
+    pub fn cut_connections_for(&self, duration: Duration) {
+        info!(window = ?duration, "network cut: closing every connection");
+        self.shared.cut.cut_for(duration);
+    }
+
+    /// Emulates retention for `topic`/`partition`: from now on the partition behaves like a log
+    /// whose records before `log_start` were deleted (the upstream broker cannot delete).
+    /// ListOffsets answers no offset below `log_start` (EARLIEST gives `log_start`); a Fetch
+    /// below `log_start` gets OFFSET_OUT_OF_RANGE for that partition, no records and
+    /// `log_start_offset` = `log_start`, while the request's other partitions get the broker's
+    /// answer; Fetch at or above `log_start` is relayed with `log_start_offset` raised to it.
+    /// A log start never moves back: a lower `log_start` than an earlier call's is ignored.
+    /// Applies to every connection, also to those already open. Can be called from any thread.
+    pub fn expire_before(&self, topic: &str, partition: i32, log_start: i64) {
+        let start = self
+            .shared
+            .retention
+            .expire_before(topic, partition, log_start);
+        info!(
+            topic,
+            partition,
+            log_start = start,
+            "emulated retention: log start moved"
+        );
+    }
+
+    /// What the emulator counted since it started: held and refused Produce requests, the
+    /// record batches of forwarded Produce requests by compression codec, and connections
+    /// closed or refused by network cuts.
     pub fn stats(&self) -> EmulatorStats {
-        self.shared.control.stats()
+        let mut stats = self.shared.control.stats();
+        (stats.connections_cut, stats.connections_refused) = self.shared.cut.counts();
+        stats
     }
 
     /// Waits until the emulator has stopped: the shutdown token was cancelled and every
@@ -259,9 +311,19 @@ async fn serve(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                // Taken before the window is checked: a cut in between either closes this
+                // connection through the token or refuses it through the window.
+                let cut = shared.cut.token();
+                if shared.cut.refusing(Instant::now()) {
+                    shared.cut.count_refused();
+                    debug!(%peer, "connection refused: network cut");
+                    drop(tcp);
+                    continue;
+                }
                 debug!(%peer, "connection accepted");
                 let span = tracing::info_span!("emulator_conn", %peer);
-                let task = conn::handle(tcp, acceptor.clone(), shared.clone(), shutdown.clone());
+                let task =
+                    conn::handle(tcp, acceptor.clone(), shared.clone(), shutdown.clone(), cut);
                 tracker.spawn(task.instrument(span));
             }
             Err(e) => {

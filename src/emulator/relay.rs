@@ -15,6 +15,10 @@
 //! the refusal have been written: requests pipelined behind it are never forwarded, like the
 //! service whose idempotent-producer sequence check would reject them (forwarding them would
 //! leave a gap where the refused batch was).
+//!
+//! While a log start is set for retention emulation, Fetch and ListOffsets requests are decoded
+//! too; those naming such a partition have their upstream response rewritten (see
+//! [`super::retention`]). Other responses are never decoded.
 
 use std::time::Duration;
 
@@ -30,6 +34,8 @@ use super::api;
 use super::conn::ConnError;
 use super::control::Hold;
 use super::frame::{self, FrameError};
+use super::retention::{self, Rewrite};
+use super::versions;
 use super::{Shared, MAX_REQUEST_BYTES};
 
 /// Requests in flight per connection before the emulator stops reading from the client.
@@ -52,6 +58,8 @@ const LINGER: Duration = Duration::from_secs(2);
 enum Pending {
     /// The upstream broker will answer the request with this correlation id.
     Upstream(i32),
+    /// Likewise, and the answer is rewritten for retention emulation (see [`retention`]).
+    Rewrite(i32, Rewrite),
     /// The emulator's own answer, a whole frame.
     Local(Bytes),
 }
@@ -108,7 +116,7 @@ async fn requests<R: AsyncRead + Unpin>(
         let peek = frame.peek()?;
         let owed = match ApiKey::try_from(peek.api_key) {
             Ok(ApiKey::ApiVersions) => {
-                let versions = api::advertised(api::upstream_versions(shared).await?);
+                let versions = versions::advertised(versions::upstream_versions(shared).await?);
                 Some(Pending::Local(api::api_versions(&frame, peek, versions)?))
             }
             Ok(ApiKey::CreateTopics) if shared.refuse_create_topics => {
@@ -150,6 +158,12 @@ async fn requests<R: AsyncRead + Unpin>(
                     Some(Pending::Upstream(peek.correlation_id))
                 }
             }
+            Ok(ApiKey::Fetch | ApiKey::ListOffsets) if !shared.retention.is_empty() => {
+                match retention::plan(&frame, peek, &shared.retention)? {
+                    Some(rewrite) => Some(Pending::Rewrite(peek.correlation_id, rewrite)),
+                    None => Some(Pending::Upstream(peek.correlation_id)),
+                }
+            }
             _ => Some(Pending::Upstream(peek.correlation_id)),
         };
         if !matches!(owed, Some(Pending::Local(_))) {
@@ -178,23 +192,31 @@ async fn responses<W: AsyncWrite + Unpin>(
     let mut upstream = BufReader::with_capacity(UPSTREAM_READ_BUFFER, upstream);
     let mut buf = Vec::new();
     while let Some(owed) = pending.recv().await {
-        match owed {
-            Pending::Local(bytes) => client.write_all(&bytes).await.map_err(FrameError::Io)?,
-            Pending::Upstream(expected) => {
-                read_response(&mut upstream, &mut buf).await?;
-                let got = buf
-                    .get(4..8)
-                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(-1);
-                if got != expected {
-                    return Err(ConnError::CorrelationMismatch { expected, got });
-                }
-                client.write_all(&buf).await.map_err(FrameError::Io)?;
-                if buf.capacity() > RESPONSE_BUFFER_KEEP {
-                    buf.clear();
-                    buf.shrink_to(RESPONSE_BUFFER_KEEP);
-                }
+        let (expected, rewrite) = match owed {
+            Pending::Local(bytes) => {
+                client.write_all(&bytes).await.map_err(FrameError::Io)?;
+                client.flush().await.map_err(FrameError::Io)?;
+                continue;
             }
+            Pending::Upstream(expected) => (expected, None),
+            Pending::Rewrite(expected, rewrite) => (expected, Some(rewrite)),
+        };
+        read_response(&mut upstream, &mut buf).await?;
+        let got = buf
+            .get(4..8)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(-1);
+        if got != expected {
+            return Err(ConnError::CorrelationMismatch { expected, got });
+        }
+        match rewrite {
+            None => client.write_all(&buf).await,
+            Some(rewrite) => client.write_all(&retention::rewrite(&buf, &rewrite)?).await,
+        }
+        .map_err(FrameError::Io)?;
+        if buf.capacity() > RESPONSE_BUFFER_KEEP {
+            buf.clear();
+            buf.shrink_to(RESPONSE_BUFFER_KEEP);
         }
         client.flush().await.map_err(FrameError::Io)?;
     }

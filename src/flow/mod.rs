@@ -278,12 +278,19 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         token.cancel();
     }
     discovery.abort();
+    let discovered = match discovery.await {
+        Ok(r) => r,
+        Err(e) if e.is_cancelled() => Ok(()),
+        Err(e) => Err(FlowError::join(e)),
+    };
     let acked = acks.await.map_err(FlowError::join);
-    // The ack task reports the first failed delivery, which explains a consume-side stop too.
-    let result = match (consumed, acked.and_then(|r| r)) {
-        (_, Err(e)) => Err(e),
-        (Err(e), Ok(())) => Err(e),
-        (Ok(()), Ok(())) => Ok(()),
+    // The ack task reports the first failed delivery, which explains a consume-side stop too;
+    // discovery stops the run only for what no restart fixes (data loss under `fail`).
+    let result = match (consumed, acked.and_then(|r| r), discovered) {
+        (_, Err(e), _) => Err(e),
+        (_, Ok(()), Err(e)) => Err(e),
+        (Err(e), Ok(()), Ok(())) => Err(e),
+        (Ok(()), Ok(()), Ok(())) => Ok(()),
     };
     setup.status.set_state(if result.is_ok() {
         FlowState::Stopped
@@ -297,21 +304,22 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
 }
 
 /// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
-/// the store below the source's log start.
+/// the store below the source's log start. Returns (and stops the run) only on an error no
+/// retry fixes.
 async fn discover(
     mut discovery: Discovery,
     interval: Duration,
     tx: mpsc::Sender<Assignment>,
     (status, store): (Arc<FlowStatus>, Store),
     token: CancellationToken,
-) {
+) -> Result<(), FlowError> {
     let mut backoff = Duration::from_millis(500);
     loop {
         let wait = match discovery.refresh().await {
             Ok(assignments) => {
                 for a in assignments {
                     if tx.send(a).await.is_err() {
-                        return;
+                        return Ok(());
                     }
                 }
                 backoff = Duration::from_millis(500);
@@ -327,6 +335,10 @@ async fn discover(
                 }
                 interval
             }
+            Err(e) if !e.is_transient() => {
+                token.cancel();
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!("topic discovery failed, retrying in {backoff:?}: {e}");
                 let wait = backoff;
@@ -335,7 +347,7 @@ async fn discover(
             }
         };
         tokio::select! {
-            _ = token.cancelled() => return,
+            _ = token.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
     }

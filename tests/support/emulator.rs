@@ -1,18 +1,20 @@
 //! An Event Hubs namespace for tests: the emulator (TLS, SASL PLAIN with a connection string,
 //! 1 MB request limit) in front of its own tansu broker. Works from plain `#[test]`s and from
 //! `#[tokio::test]`s: the emulator runs on a dedicated runtime in a background thread, stopped
-//! (and the broker killed) on drop.
+//! (and the broker killed) on drop. Fault tests can cut the network, emulate retention, and stop
+//! and restart the emulator alone (same address, same CA) while its broker keeps running.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hubmirror::emulator::{Emulator, EmulatorConfig, EmulatorStats};
+use hubmirror::emulator::{Emulator, EmulatorConfig, EmulatorError, EmulatorStats};
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, ResponseHeader, SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::ClientConfig;
@@ -32,12 +34,18 @@ pub const KEY: &str = "dGVzdC1vbmx5LWtleS1ub3QtYS1yZWFsLXNlY3JldCE=";
 pub struct EventHubsEmulator {
     /// The broker behind the emulator (reach it directly with [`EventHubsEmulator::listener`]).
     pub tansu: Tansu,
-    /// The emulator itself.
+    /// The emulator itself (after [`EventHubsEmulator::stop_emulator`], the stopped one until
+    /// [`EventHubsEmulator::start_emulator_again`] replaces it).
     pub emulator: Emulator,
     /// Stops the emulator.
     shutdown: CancellationToken,
     /// The thread that owns the emulator's runtime; returns once the emulator has stopped.
+    /// `None` while the emulator is stopped.
     thread: Option<JoinHandle<()>>,
+    /// How the emulator was started, its listen address made concrete: a restart reuses it.
+    config: EmulatorConfig,
+    /// Every `expire_before` so far, applied again to a restarted emulator.
+    expired: Mutex<Vec<(String, i32, i64)>>,
     /// Holds `ca.pem` and the server certificate; removed on drop.
     _cert_dir: tempfile::TempDir,
 }
@@ -61,42 +69,63 @@ impl EventHubsEmulator {
             extra_hosts: Vec::new(),
             refuse_create_topics,
         };
-        let shutdown = CancellationToken::new();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let token = shutdown.clone();
-        let thread = std::thread::Builder::new()
-            .name("eh-emulator".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("eh-emulator-rt")
-                    .enable_all()
-                    .build()
-                    .expect("emulator runtime");
-                runtime.block_on(async move {
-                    let emulator = Emulator::start(config, token.clone()).await;
-                    let ok = emulator.is_ok();
-                    let _ = started_tx.send(emulator);
-                    if ok {
-                        token.cancelled().await;
-                    }
-                });
-                // Connection tasks end with the runtime, as on a real namespace going away.
-                runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-            })
-            .expect("emulator thread");
-        let emulator = started_rx
-            .recv()
-            .expect("emulator thread died")
-            .expect("emulator start");
+        let (emulator, shutdown, thread) = spawn(config.clone()).expect("emulator start");
+        let config = EmulatorConfig {
+            listen: emulator.local_addr(),
+            ..config
+        };
         let tansu = Tansu::start_on(tansu_port, &emulator.local_addr().to_string());
         EventHubsEmulator {
             tansu,
             emulator,
             shutdown,
             thread: Some(thread),
+            config,
+            expired: Mutex::new(Vec::new()),
             _cert_dir: cert_dir,
         }
+    }
+
+    /// Stops the emulator alone, like an Event Hubs front end going away: open connections are
+    /// closed and the port stops accepting; the broker keeps running with its data. Does
+    /// nothing when already stopped.
+    pub fn stop_emulator(&mut self) {
+        self.shutdown.cancel();
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("emulator thread panicked");
+        }
+    }
+
+    /// Starts a new emulator on the same address and port, with the same CA (`ca_file()`) and
+    /// credentials, in front of the same broker, so that running clients reconnect by
+    /// themselves. Log starts set with [`EventHubsEmulator::expire_before`] are applied again;
+    /// throttle windows and [`EventHubsEmulator::stats`] start afresh. Stops the running
+    /// emulator first if there is one. Retries binding for up to 10 s (the port may linger).
+    pub fn start_emulator_again(&mut self) {
+        self.stop_emulator();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (emulator, shutdown, thread) = loop {
+            match spawn(self.config.clone()) {
+                Ok(started) => break started,
+                Err(EmulatorError::Bind { addr, source }) if Instant::now() < deadline => {
+                    println!("emulator restart: cannot bind {addr} yet ({source}), retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("emulator restart on {}: {e}", self.config.listen),
+            }
+        };
+        assert_eq!(emulator.local_addr(), self.config.listen);
+        for (topic, partition, log_start) in self.expired.lock().expect("expired").iter() {
+            emulator.expire_before(topic, *partition, *log_start);
+        }
+        self.emulator = emulator;
+        self.shutdown = shutdown;
+        self.thread = Some(thread);
+    }
+
+    /// Whether the emulator is running (not stopped with [`EventHubsEmulator::stop_emulator`]).
+    pub fn emulator_running(&self) -> bool {
+        self.thread.is_some()
     }
 
     /// `127.0.0.1:<port>` of the emulator: the Kafka bootstrap of this namespace.
@@ -145,7 +174,23 @@ impl EventHubsEmulator {
         self.emulator.throttle_for(duration);
     }
 
-    /// What the emulator counted so far (see [`Emulator::stats`]).
+    /// Cuts the network for `duration`: every open connection closed now, new ones refused
+    /// until the window ends (see [`Emulator::cut_connections_for`]).
+    pub fn cut_connections_for(&self, duration: Duration) {
+        self.emulator.cut_connections_for(duration);
+    }
+
+    /// Emulates retention: `topic`/`partition` behaves like a log starting at `log_start` (see
+    /// [`Emulator::expire_before`]); kept across [`EventHubsEmulator::start_emulator_again`].
+    pub fn expire_before(&self, topic: &str, partition: i32, log_start: i64) {
+        self.emulator.expire_before(topic, partition, log_start);
+        self.expired
+            .lock()
+            .expect("expired")
+            .push((topic.to_string(), partition, log_start));
+    }
+
+    /// What the emulator counted so far (see [`Emulator::stats`]; since its last start).
     pub fn stats(&self) -> EmulatorStats {
         self.emulator.stats()
     }
@@ -167,6 +212,44 @@ impl Drop for EventHubsEmulator {
     }
 }
 
+/// Starts an emulator with `config` on a dedicated runtime in a new thread; the thread returns
+/// once the token is cancelled and the runtime is shut down (its connections closed).
+fn spawn(
+    config: EmulatorConfig,
+) -> Result<(Emulator, CancellationToken, JoinHandle<()>), EmulatorError> {
+    let shutdown = CancellationToken::new();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let token = shutdown.clone();
+    let thread = std::thread::Builder::new()
+        .name("eh-emulator".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("eh-emulator-rt")
+                .enable_all()
+                .build()
+                .expect("emulator runtime");
+            runtime.block_on(async move {
+                let emulator = Emulator::start(config, token.clone()).await;
+                let ok = emulator.is_ok();
+                let _ = started_tx.send(emulator);
+                if ok {
+                    token.cancelled().await;
+                }
+            });
+            // Connection tasks end with the runtime, as on a real namespace going away.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        })
+        .expect("emulator thread");
+    match started_rx.recv().expect("emulator thread died") {
+        Ok(emulator) => Ok((emulator, shutdown, thread)),
+        Err(e) => {
+            let _ = thread.join();
+            Err(e)
+        }
+    }
+}
+
 /// A Kafka wire-protocol client over TLS (kafka-protocol + tokio-rustls), for testing what
 /// librdkafka hides: advertised versions, SASL rules, what happens before authentication.
 pub struct RawClient {
@@ -178,6 +261,12 @@ pub struct RawClient {
 impl RawClient {
     /// Connects with TLS, trusting the emulator's CA.
     pub async fn connect(eh: &EventHubsEmulator) -> RawClient {
+        RawClient::try_connect(eh).await.expect("connect with TLS")
+    }
+
+    /// Like [`RawClient::connect`], with failures (refused, closed before or during the TLS
+    /// handshake) returned instead of panicking.
+    pub async fn try_connect(eh: &EventHubsEmulator) -> std::io::Result<RawClient> {
         let pem = std::fs::read(eh.ca_file()).expect("ca file");
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -189,16 +278,26 @@ impl RawClient {
             .expect("versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let tcp = TcpStream::connect(eh.bootstrap()).await.expect("connect");
+        let tcp = TcpStream::connect(eh.bootstrap()).await?;
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
-            .await
-            .expect("TLS handshake");
-        RawClient {
+            .await?;
+        Ok(RawClient {
             tls,
             correlation_id: 0,
-        }
+        })
+    }
+
+    /// Connects with TLS and authenticates with the namespace's connection string.
+    pub async fn connect_authenticated(eh: &EventHubsEmulator) -> RawClient {
+        let mut c = RawClient::connect(eh).await;
+        assert_eq!(c.handshake(1, "PLAIN").await.error_code, 0);
+        let auth = SaslAuthenticateRequest::default().with_auth_bytes(eh.plain_token());
+        let id = c.send(ApiKey::SaslAuthenticate, 2, &auth).await;
+        let ok: SaslAuthenticateResponse = c.recv(ApiKey::SaslAuthenticate, 2, id).await;
+        assert_eq!(ok.error_code, 0, "{:?}", ok.error_message);
+        c
     }
 
     /// Sends a request; returns its correlation id.

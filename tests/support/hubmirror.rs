@@ -103,6 +103,11 @@ impl Running {
         }
     }
 
+    /// The process id (to freeze it with SIGSTOP or kill it with SIGKILL).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
