@@ -97,6 +97,8 @@ pub fn tail_reader(cluster: &Cluster) -> Result<BaseConsumer<ReaderContext>, Kaf
     if cluster.event_hubs.is_some() {
         set_defaults(&mut cfg, super::event_hubs_consumer_defaults());
     }
+    // Answer at once when there is nothing more: the end is what the reader waits for.
+    set_defaults(&mut cfg, &[("fetch.wait.max.ms", "10")]);
     super::context::end_reader(cfg, "hubmirror-tail-reader")
 }
 

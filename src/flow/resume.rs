@@ -117,7 +117,7 @@ impl TailReader {
         // between a window's start and its first record are read by the next window.)
         let mut upper: Option<i64> = None;
         loop {
-            let mut w = self.read(topic, partition, prefix, start, upper)?;
+            let mut w = self.read((topic, partition, high), prefix, start, upper)?;
             found.scanned += w.scanned;
             w.copies.append(&mut found.copies);
             found.copies = w.copies;
@@ -136,12 +136,12 @@ impl TailReader {
         }
     }
 
-    /// Reads `topic`/`partition` from `start` until `upper` (or the partition's end): the
-    /// matching copies, the offset of the first record read, and how many records were read.
+    /// Reads `topic`/`partition` from `start` until `upper` (or the partition's end, `high` when
+    /// the scan began): the matching copies, the offset of the first record read, and how many
+    /// records were read.
     fn read(
         &self,
-        topic: &str,
-        partition: i32,
+        (topic, partition, high): (&str, i32, i64),
         prefix: &str,
         start: i64,
         upper: Option<i64>,
@@ -151,13 +151,24 @@ impl TailReader {
         self.consumer.assign(&tpl)?;
         let deadline = Instant::now() + WINDOW_TIMEOUT;
         let mut w = Window::default();
+        // Other writers may go on producing, so the end-of-partition event might never come:
+        // once the record at `high - 1` (the end when the scan began, or on tansu the first
+        // record of the last batch then) was read, what the same fetch brought is read and the
+        // window ends.
+        let mut draining = false;
         loop {
             if Instant::now() >= deadline {
                 return Err(KafkaError::MessageConsumption(
                     RDKafkaErrorCode::OperationTimedOut,
                 ));
             }
-            let msg = match self.consumer.poll(Duration::from_millis(200)) {
+            let wait = if draining {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(200)
+            };
+            let msg = match self.consumer.poll(wait) {
+                None if draining => break,
                 None => continue,
                 Some(Err(KafkaError::PartitionEOF(p))) if p == partition => break,
                 Some(Err(KafkaError::PartitionEOF(_))) => continue,
@@ -180,6 +191,7 @@ impl TailReader {
             if let Some(u) = upstream {
                 w.copies.push((u, msg.offset()));
             }
+            draining |= msg.offset() + 1 >= high;
         }
         self.consumer.unassign()?;
         Ok(w)
