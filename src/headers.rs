@@ -5,6 +5,11 @@
 //! - `hubmirror.source`: `<source alias>/<topic>/<partition>/<offset>` of the record copied.
 //!
 //! A flow S→T never writes a record whose origin is T or whose hops contain T.
+//!
+//! Headers that hubmirror cannot have written — not UTF-8, empty, or not made of cluster aliases
+//! (`[a-z][a-z0-9_-]*`) — are foreign data: ignored, never a reason to fail or to drop the
+//! record. The copy gets fresh values as on a first hop. Only a well-formed origin or hops list
+//! can make the loop rule skip a record.
 
 /// Header naming the cluster a record was first written to.
 pub const ORIGIN: &str = "hubmirror.origin";
@@ -16,15 +21,16 @@ pub const SOURCE: &str = "hubmirror.source";
 /// What the `hubmirror.*` headers of a consumed record say, borrowed from it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Provenance<'a> {
-    /// `hubmirror.origin`, when present and UTF-8.
+    /// `hubmirror.origin`, when present and a cluster alias.
     pub origin: Option<&'a str>,
-    /// `hubmirror.hops`, when present and UTF-8.
+    /// `hubmirror.hops`, when present and a comma-separated list of cluster aliases.
     pub hops: Option<&'a str>,
 }
 
 impl<'a> Provenance<'a> {
-    /// Reads provenance from `(name, value)` header pairs. Values that are not UTF-8 are
-    /// treated as absent: such a record is foreign data, never a reason to fail.
+    /// Reads provenance from `(name, value)` header pairs (the last of a name wins). Values
+    /// hubmirror cannot have written (not UTF-8, empty, not aliases) are treated as absent:
+    /// such a record is foreign data, never a reason to fail.
     pub fn read<I>(headers: I) -> Self
     where
         I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
@@ -33,8 +39,8 @@ impl<'a> Provenance<'a> {
         for (name, value) in headers {
             let text = value.and_then(|v| std::str::from_utf8(v).ok());
             match name {
-                ORIGIN => p.origin = text,
-                HOPS => p.hops = text,
+                ORIGIN => p.origin = text.filter(|t| is_alias(t)),
+                HOPS => p.hops = text.filter(|t| t.split(',').all(is_alias)),
                 _ => {}
             }
         }
@@ -72,6 +78,13 @@ impl<'a> Provenance<'a> {
 /// The `hubmirror.source` value for a record at `source/topic/partition/offset`.
 pub fn source_value(source: &str, topic: &str, partition: i32, offset: i64) -> String {
     format!("{source}/{topic}/{partition}/{offset}")
+}
+
+/// Whether `s` can be a cluster alias (`[a-z][a-z0-9_-]*`, the topology's rule).
+fn is_alias(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
 /// Whether a header is one of ours (replaced on every hop rather than copied).
@@ -121,6 +134,20 @@ mod tests {
         assert!(!p.forbids(""));
         assert_eq!(p.next_origin("s"), "s");
         assert_eq!(p.next_hops("t"), "t");
+        // Not aliases: foreign, whatever they seem to say.
+        let p = prov(&[(ORIGIN, b"Not An Alias!"), (HOPS, b"b,,c")]);
+        assert_eq!((p.origin, p.hops), (None, None));
+        assert_eq!(p.next_origin("s"), "s");
+        assert_eq!(p.next_hops("t"), "t");
+        assert!(!p.forbids("b"));
+        let p = prov(&[(ORIGIN, b"a"), (HOPS, b"b, c")]);
+        assert_eq!((p.origin, p.hops), (Some("a"), None));
+        // A well-formed part still applies the loop rule.
+        let p = prov(&[(ORIGIN, &[0xff]), (HOPS, b"b,c")]);
+        assert!(p.forbids("c") && !p.forbids("d"));
+        // A header without a value is absent too.
+        let p = Provenance::read([(ORIGIN, None), (HOPS, Some(&b"b"[..]))]);
+        assert_eq!((p.origin, p.hops), (None, Some("b")));
     }
 
     #[test]

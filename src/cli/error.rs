@@ -68,9 +68,13 @@ impl CommandError {
 
 impl From<FatalClusterError> for CommandError {
     fn from(e: FatalClusterError) -> Self {
+        let reason = match e.fix() {
+            Some(fix) => format!("{}: {}; {fix}", e.what, e.reason),
+            None => format!("{}: {}", e.what, e.reason),
+        };
         CommandError::Cluster {
             alias: e.alias,
-            reason: format!("{}: {}", e.what, e.reason),
+            reason,
         }
     }
 }

@@ -29,6 +29,7 @@ pub const EXIT_REFUSED: u8 = 3;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(opt: Opt) -> ExitCode {
+    openssl_without_atexit_cleanup();
     init_tracing(opt.command.common().log_format);
     match opt.command {
         Command::Run(args) => run::execute(&args),
@@ -39,6 +40,17 @@ pub fn run(opt: Opt) -> ExitCode {
         Command::Translate(args) => translate::execute(&args),
         Command::Failover(args) => failover::execute(&args),
     }
+}
+
+/// Keeps OpenSSL from registering its `atexit` cleanup, before librdkafka initialises it.
+///
+/// When a command ends, clients of a cluster may still be closing in the background (a frozen or
+/// refusing cluster must not delay the exit), their broker threads in the middle of TLS. OpenSSL's
+/// cleanup freed its state under them and the process died of SIGSEGV instead of exiting with its
+/// code (seen after "TLS certificate not trusted"). The operating system reclaims it all anyway.
+fn openssl_without_atexit_cleanup() {
+    // Initialises libcrypto and libssl with OPENSSL_INIT_NO_ATEXIT (OpenSSL 1.1.1b and later).
+    openssl_sys::init();
 }
 
 /// Installs the global tracing subscriber on stderr. `RUST_LOG` overrides the default `info`.

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::opt::TopicsArgs;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::cluster::context::CANNOT_CONNECT;
 use crate::cluster::{self, clients, ClusterContext, FatalClusterError};
 use crate::naming::Naming;
 use crate::topology::{self, Cluster, Topology};
@@ -226,7 +227,7 @@ pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, Fa
         if ctx.all_down.load(Ordering::Relaxed) {
             let reason = lock(&ctx.transport).take();
             let reason = reason.unwrap_or_else(|| "all brokers are down".into());
-            return Err(fail("cannot connect", reason));
+            return Err(fail(CANNOT_CONNECT, reason));
         }
     }
 }

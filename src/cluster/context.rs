@@ -2,7 +2,9 @@
 //! and errors to `tracing` under the cluster's alias, and reports errors that no retry can fix
 //! (authentication, fatal idempotence errors) to the supervisor, which stops the run.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -12,9 +14,9 @@ use tokio::sync::mpsc;
 
 use super::stats::ConsumerStats;
 
-/// An error on a cluster that stops the run.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("cluster '{alias}': {what}: {reason}")]
+/// An error on a cluster that stops the run. It displays as one line: the cluster, what failed,
+/// librdkafka's reason and, where there is one, what to change ([`FatalClusterError::fix`]).
+#[derive(Debug, Clone)]
 pub struct FatalClusterError {
     /// The cluster's alias.
     pub alias: String,
@@ -22,6 +24,74 @@ pub struct FatalClusterError {
     pub what: &'static str,
     /// librdkafka's reason, with any secret of the cluster removed.
     pub reason: String,
+}
+
+/// [`FatalClusterError::what`] of a refused authentication.
+pub const AUTHENTICATION_FAILED: &str = "authentication failed";
+/// [`FatalClusterError::what`] of a server certificate that no trusted CA signed.
+pub const CERTIFICATE_NOT_TRUSTED: &str = "TLS certificate not trusted";
+/// [`FatalClusterError::what`] when no bootstrap broker can be reached.
+pub const CANNOT_CONNECT: &str = "cannot connect";
+
+impl FatalClusterError {
+    /// What the user should change, for the failures that have one obvious fix.
+    pub fn fix(&self) -> Option<String> {
+        let a = &self.alias;
+        match self.what {
+            AUTHENTICATION_FAILED => Some(format!(
+                "check the credentials of clusters.{a}: the Event Hubs connection string \
+                 (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \
+                 sasl.username and sasl.password"
+            )),
+            CERTIFICATE_NOT_TRUSTED => Some(format!(
+                "set clusters.{a}.tls.ca_file to the PEM file of the CA that signed the brokers' \
+                 certificate (or add that CA to the system trust store)"
+            )),
+            CANNOT_CONNECT => Some(format!(
+                "check clusters.{a}.bootstrap_servers and that its brokers are up and reachable"
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FatalClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cluster '{}': {}: {}",
+            self.alias, self.what, self.reason
+        )?;
+        match self.fix() {
+            Some(fix) => write!(f, "; {fix}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for FatalClusterError {}
+
+/// How often the "cannot reach the brokers" warning is repeated per cluster while it lasts:
+/// librdkafka reports every failed connection attempt and every request that found no broker
+/// (dozens a second), which would bury every other line.
+const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// When each cluster's "cannot reach the brokers" warning was last logged (by any client).
+static UNREACHABLE_WARNED: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+
+/// Whether the "cannot reach the brokers" warning of `alias` is due now (and notes it as given).
+fn unreachable_warning_due(alias: &str, now: Instant) -> bool {
+    let mut guard = UNREACHABLE_WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = guard.get_or_insert_with(HashMap::new);
+    match map.get(alias) {
+        Some(last) if now.duration_since(*last) < UNREACHABLE_WARN_EVERY => false,
+        _ => {
+            map.insert(alias.to_string(), now);
+            true
+        }
+    }
 }
 
 /// Client context shared by the consumer, producer and admin clients of one cluster.
@@ -123,7 +193,7 @@ impl ClientContext for ClusterContext {
         match code {
             Some(RDKafkaErrorCode::Authentication)
             | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => {
-                self.report("authentication failed", reason)
+                self.report(AUTHENTICATION_FAILED, reason)
             }
             Some(RDKafkaErrorCode::Fatal) if self.flow_producer && is_gapless_failure(reason) => {
                 tracing::warn!(
@@ -135,7 +205,28 @@ impl ClientContext for ClusterContext {
             Some(RDKafkaErrorCode::Fatal) => self.report("fatal client error", reason),
             // An untrusted certificate will not fix itself; other TLS errors may be transient.
             Some(RDKafkaErrorCode::SSL) if reason.contains("certificate verify failed") => {
-                self.report("TLS certificate not trusted", reason)
+                self.report(CERTIFICATE_NOT_TRUSTED, reason)
+            }
+            // Retried by librdkafka for as long as it takes: one warning per cluster now and
+            // then, naming what to check, instead of one per attempt.
+            Some(
+                RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::Resolve
+                | RDKafkaErrorCode::AllBrokersDown,
+            ) => {
+                if unreachable_warning_due(&self.alias, Instant::now()) {
+                    tracing::warn!(
+                        cluster = &*self.alias,
+                        "cluster '{}': cannot reach its brokers: {}; check clusters.{}.bootstrap_servers \
+                         and that its brokers are up and reachable (retrying; repeated at most every {} s)",
+                        self.alias,
+                        self.redact(reason),
+                        self.alias,
+                        UNREACHABLE_WARN_EVERY.as_secs()
+                    );
+                } else {
+                    tracing::debug!(cluster = &*self.alias, "{}", self.redact(reason));
+                }
             }
             _ => tracing::warn!(cluster = &*self.alias, "{}", self.redact(reason)),
         }
@@ -216,7 +307,34 @@ mod tests {
         let e = rx.try_recv().expect("reported");
         assert_eq!(
             e.to_string(),
-            "cluster 'eventhub': authentication failed: SASL failed for ***"
+            "cluster 'eventhub': authentication failed: SASL failed for ***; check the \
+             credentials of clusters.eventhub: the Event Hubs connection string \
+             (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \
+             sasl.username and sasl.password"
         );
+        let e = FatalClusterError {
+            alias: "eventhub".into(),
+            what: "fatal client error",
+            reason: "x".into(),
+        };
+        assert_eq!(e.to_string(), "cluster 'eventhub': fatal client error: x");
+    }
+
+    #[test]
+    fn unreachable_warnings_are_rate_limited_per_cluster() {
+        let t0 = Instant::now();
+        assert!(unreachable_warning_due("rate-test-a", t0));
+        assert!(!unreachable_warning_due(
+            "rate-test-a",
+            t0 + Duration::from_secs(1)
+        ));
+        assert!(unreachable_warning_due(
+            "rate-test-b",
+            t0 + Duration::from_secs(1)
+        ));
+        assert!(unreachable_warning_due(
+            "rate-test-a",
+            t0 + UNREACHABLE_WARN_EVERY + Duration::from_secs(1)
+        ));
     }
 }

@@ -191,8 +191,9 @@ impl Discovery {
             return if have >= partitions {
                 Ok(())
             } else {
+                let noun = if have == 1 { "partition" } else { "partitions" };
                 Err(format!(
-                    "target topic '{remote}' on cluster '{target}' has {have} partitions but the source has {partitions}: \
+                    "target topic '{remote}' on cluster '{target}' has {have} {noun} but the source has {partitions}: \
                      refusing to re-partition; add partitions to '{remote}' on '{target}'"
                 ))
             };

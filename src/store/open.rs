@@ -28,6 +28,9 @@ const IGNORED_ENTRIES: &[&str] = &["lost+found"];
 /// The files that make a directory a sled 0.34 database.
 const SLED_FILES: &[&str] = &["conf", "db"];
 
+/// The directory sled 0.34 creates inside its own for large values.
+const SLED_BLOBS_DIR: &str = "blobs";
+
 /// sled's page cache limit. The store holds a few segments per partition, not records; sled's
 /// default (1 GiB) is far more than it will ever use.
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -43,13 +46,24 @@ pub(super) const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// retrying for up to `lock_wait` while another holder releases it.
 pub(super) fn open_db(path: &Path, lock_wait: Duration) -> Result<sled::Db, StoreError> {
     let fresh = inspect_dir(path)?;
+    // sled creates `blobs/` before it reads anything: a directory it then refuses is left as
+    // it was found.
+    let blobs = path.join(SLED_BLOBS_DIR);
+    let had_blobs = blobs.exists();
     let started = Instant::now();
     let db = loop {
         match open_sled(path) {
             Err(StoreError::Locked { .. }) if started.elapsed() < lock_wait => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            opened => break opened?,
+            Err(e) => {
+                if !had_blobs && !fresh && !matches!(e, StoreError::Locked { .. }) {
+                    // Only removes it while empty.
+                    let _ = std::fs::remove_dir(&blobs);
+                }
+                return Err(e);
+            }
+            Ok(db) => break db,
         }
     };
     check_marker(&db, path, fresh)?;
@@ -127,6 +141,11 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
             path: path.to_owned(),
             action: "cannot open the sled database",
             source,
+        }),
+        // sled's own text for this one ends in a debug dump (`... backtrace ()`).
+        Ok(Err(sled::Error::Corruption { .. })) => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: "sled found damaged files".to_owned(),
         }),
         Ok(Err(e)) => Err(StoreError::Corrupt {
             path: path.to_owned(),

@@ -135,6 +135,20 @@ fn garbage_sled_files_are_refused() {
     let err = refused(dir.path());
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(FIX), "{err}");
+    assert!(
+        !err.to_string().contains("backtrace"),
+        "no debug dump: {err}"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["conf", "db"],
+        "sled's blobs/ directory was not left behind"
+    );
 }
 
 #[test]
