@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus::Histogram;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -46,7 +46,12 @@ pub(super) struct ConsumeLoop {
     pub guard: Arc<LossGuard>,
     /// Where each assigned partition started (its position until a record arrives).
     pub starts: HashMap<(String, i32), i64>,
+    /// When a consume error was last logged, and how many were not logged since.
+    pub quiet: (Option<Instant>, u64),
 }
+
+/// Consume errors are logged at most this often (all are counted).
+const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl ConsumeLoop {
     pub async fn run(
@@ -258,8 +263,22 @@ impl ConsumeLoop {
         Ok(())
     }
 
-    fn consume_error(&self, e: KafkaError) {
-        tracing::warn!(source = %self.source, target = %self.target, "consume error (retrying): {e}");
+    /// Counts a consume error; logs it, at most once per [`WARN_EVERY`] (librdkafka reports
+    /// one per poll while a broker is unreachable).
+    fn consume_error(&mut self, e: KafkaError) {
+        let now = Instant::now();
+        if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
+            let more = std::mem::take(&mut self.quiet.1);
+            let more = if more > 0 {
+                format!(" ({more} more since the last warning)")
+            } else {
+                String::new()
+            };
+            tracing::warn!(source = %self.source, target = %self.target, "consume error (retrying): {e}{more}");
+            self.quiet.0 = Some(now);
+        } else {
+            self.quiet.1 += 1;
+        }
         self.metrics
             .errors
             .with_label_values(&[&self.source, &self.target, "consume"])

@@ -271,6 +271,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         routes: HashMap::new(),
         guard,
         starts: HashMap::new(),
+        quiet: (None, 0),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
     setup.status.set_state(FlowState::Stopping);
