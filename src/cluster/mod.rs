@@ -67,6 +67,9 @@ pub fn client_config(cluster: &Cluster) -> ClientConfig {
     if let Some(ca) = cluster.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
         cfg.set("ssl.ca.location", ca.to_string_lossy());
     }
+    // librdkafka backs off reconnects up to 10 s; after a network cut or a broker restart a
+    // replicator should be back within about a second of the cluster.
+    cfg.set("reconnect.backoff.max.ms", "1000");
     if cluster.event_hubs.is_some() {
         for (k, v) in EVENT_HUBS_DEFAULTS {
             cfg.set(*k, *v);
