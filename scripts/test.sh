@@ -16,7 +16,7 @@ echo "== cargo test"
 # Integration tests each start brokers; two at a time fit 2 cores.
 log="$(mktemp)"
 status=0
-cargo test --locked --all-targets -- --test-threads "${HUBMIRROR_TEST_THREADS:-2}" 2>&1 | tee "$log" || status=$?
+cargo test --locked --all-targets --no-fail-fast -- --test-threads "${HUBMIRROR_TEST_THREADS:-2}" 2>&1 | tee "$log" || status=$?
 echo "suite took $(( $(date +%s) - start )) s"
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
