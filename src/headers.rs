@@ -80,6 +80,12 @@ pub fn source_value(source: &str, topic: &str, partition: i32, offset: i64) -> S
     format!("{source}/{topic}/{partition}/{offset}")
 }
 
+/// What every [`SOURCE`] value of the copies of one source partition starts with: the value
+/// without its offset.
+pub fn source_prefix(source: &str, topic: &str, partition: i32) -> String {
+    format!("{source}/{topic}/{partition}/")
+}
+
 /// Whether `s` can be a cluster alias (`[a-z][a-z0-9_-]*`, the topology's rule).
 fn is_alias(s: &str) -> bool {
     let mut chars = s.chars();

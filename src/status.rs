@@ -123,6 +123,14 @@ impl FlowStatus {
         }
     }
 
+    /// The next offset to replicate of a partition, when known (not "from the log start").
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        let p = self.positions.lock().ok()?;
+        p.get(&(topic.to_string(), partition))
+            .copied()
+            .filter(|n| *n >= 0)
+    }
+
     /// Forgets every partition (the flow restarts and assigns them again).
     pub fn clear_positions(&self) {
         if let Ok(mut p) = self.positions.lock() {

@@ -44,8 +44,6 @@ pub(super) struct ConsumeLoop {
     pub routes: HashMap<String, (Arc<Route>, Histogram)>,
     /// The flow's `on_data_loss`, for "offset out of range" answers of the source.
     pub guard: Arc<LossGuard>,
-    /// Where each assigned partition started (its position until a record arrives).
-    pub starts: HashMap<(String, i32), i64>,
     /// When a consume error was last logged, and how many were not logged since.
     pub quiet: (Option<Instant>, u64),
 }
@@ -197,9 +195,6 @@ impl ConsumeLoop {
                 _ => ("from the beginning".to_string(), -1),
             };
             self.status.set_position(&topic, *p, next);
-            if next >= 0 {
-                self.starts.insert((topic.to_string(), *p), next);
-            }
             tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
         }
         let age = self
@@ -219,16 +214,16 @@ impl ConsumeLoop {
             RDKafkaErrorCode::AutoOffsetReset,
         ));
         let consumer = self.consumer.clone();
-        let starts = self.starts.clone();
-        let outside =
-            tokio::task::spawn_blocking(move || loss::outside_the_log(&*consumer, &starts))
-                .await
-                .map_err(FlowError::join)?
-                .map_err(|e| FlowError::Source {
-                    what: "locating the partition the source answered 'offset out of range' for"
-                        .into(),
-                    source: e,
-                })?;
+        let status = self.status.clone();
+        let outside = tokio::task::spawn_blocking(move || {
+            loss::outside_the_log(&*consumer, |t, p| status.position(t, p))
+        })
+        .await
+        .map_err(FlowError::join)?
+        .map_err(|e| FlowError::Source {
+            what: "locating the partition the source answered 'offset out of range' for".into(),
+            source: e,
+        })?;
         if outside.is_empty() {
             return Err(FlowError::Source {
                 what: "a fetch was out of range, but every assigned partition's position lies \
@@ -258,7 +253,6 @@ impl ConsumeLoop {
                 .map_err(source)?;
             self.consumer.incremental_assign(&tpl).map_err(source)?;
             self.status.set_position(&o.topic, o.partition, at);
-            self.starts.insert((o.topic, o.partition), at);
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 //! What follows is the flow's `on_data_loss`: `fail` stops with [`DataLoss`], `continue` logs
 //! the loss, counts it in `hubmirror_records_lost_total` and resumes at the log start.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,17 +102,18 @@ pub struct Outside {
 }
 
 /// The consumer's assigned partitions whose position (or, before their first record, their
-/// start in `starts`) lies below the log start or past the log end. Blocking.
+/// position as the flow last published it, `published`) lies below the log start or past the
+/// log end. Blocking.
 pub fn outside_the_log<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     consumer: &C,
-    starts: &HashMap<(String, i32), i64>,
+    published: impl Fn(&str, i32) -> Option<i64>,
 ) -> Result<Vec<Outside>, KafkaError> {
     let mut out = Vec::new();
     for e in consumer.position()?.elements() {
         let next = match e.offset() {
             Offset::Offset(n) => n,
-            _ => match starts.get(&(e.topic().to_string(), e.partition())) {
-                Some(&n) => n,
+            _ => match published(e.topic(), e.partition()) {
+                Some(n) => n,
                 None => continue,
             },
         };

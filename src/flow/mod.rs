@@ -270,7 +270,6 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         max_record_bytes: clients::max_record_bytes(&setup.connector.target),
         routes: HashMap::new(),
         guard,
-        starts: HashMap::new(),
         quiet: (None, 0),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;

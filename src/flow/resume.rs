@@ -65,12 +65,6 @@ impl TailCopies {
     }
 }
 
-/// `hubmirror.source` value prefix of the copies made from one source partition.
-pub fn source_prefix(source: &str, topic: &str, partition: i32) -> String {
-    let full = headers::source_value(source, topic, partition, 0);
-    full[..full.len() - 1].to_string()
-}
-
 /// The source offset in a `hubmirror.source` value, when the value names the partition of
 /// `prefix`; anything else (another partition, another writer, a malformed value) is `None`.
 pub fn upstream_offset(value: &[u8], prefix: &str) -> Option<i64> {
@@ -215,8 +209,9 @@ mod tests {
 
     #[test]
     fn parses_only_the_partitions_own_source_values() {
-        let prefix = source_prefix("onprem", "orders", 3);
+        let prefix = headers::source_prefix("onprem", "orders", 3);
         assert_eq!(prefix, "onprem/orders/3/");
+        assert!(headers::source_value("onprem", "orders", 3, 41).starts_with(&prefix));
         assert_eq!(upstream_offset(b"onprem/orders/3/41", &prefix), Some(41));
         assert_eq!(upstream_offset(b"onprem/orders/31/41", &prefix), None);
         assert_eq!(upstream_offset(b"onprem/orders/3/", &prefix), None);

@@ -9,10 +9,11 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
 
 use super::loss::LossGuard;
-use super::resume::{self, TailReader};
+use super::resume::TailReader;
 use super::route::Route;
 use super::FlowError;
 use crate::cluster::ClusterContext;
+use crate::headers;
 use crate::store::{PartitionKey, Store};
 
 /// How long one watermark request to the source may take.
@@ -77,7 +78,7 @@ fn resume_at(
     (topic, remote, partition): (&str, &str, i32),
     committed: Option<i64>,
 ) -> Result<Option<i64>, FlowError> {
-    let prefix = resume::source_prefix(&guard.source, topic, partition);
+    let prefix = headers::source_prefix(&guard.source, topic, partition);
     let tail = reader
         .scan(remote, partition, &prefix, committed)
         .map_err(|e| FlowError::Target {
