@@ -232,18 +232,7 @@ fn source_frozen_20s() {
         "source_frozen_20s",
         "target",
     );
-    let pid = onprem.pid();
-    held_fault(
-        "source_frozen_20s",
-        &source,
-        mirror,
-        target,
-        Duration::from_secs(20),
-        || {
-            let frozen = Frozen::freeze(pid);
-            move || drop(frozen)
-        },
-    );
+    frozen_for_20s("source_frozen_20s", &source, mirror, target, onprem.pid());
 }
 
 #[test]
@@ -256,10 +245,14 @@ fn target_frozen_20s() {
     let (work, topo) = tansu_to_event_hubs(&onprem, &eh);
     let mirror = Mirror::start(work, topo, eh_env(&eh));
     let target = KeyCounter::start(&eh.client_config(), REMOTE, "target_frozen_20s", "target");
-    let pid = eh.tansu.pid();
+    frozen_for_20s("target_frozen_20s", &source, mirror, target, eh.tansu.pid());
+}
+
+/// The held fault of the freeze tests: broker process `pid` stopped (SIGSTOP) for 20 s.
+fn frozen_for_20s(name: &str, source: &ClientConfig, mirror: Mirror, target: KeyCounter, pid: u32) {
     held_fault(
-        "target_frozen_20s",
-        &source,
+        name,
+        source,
         mirror,
         target,
         Duration::from_secs(20),
