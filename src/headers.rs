@@ -68,16 +68,45 @@ impl<'a> Provenance<'a> {
 
     /// The `hubmirror.hops` value of the copy: the old hops followed by `target`.
     pub fn next_hops(&self, target: &str) -> String {
-        match self.hops {
-            Some(h) if !h.is_empty() => format!("{h},{target}"),
-            _ => target.to_string(),
+        let mut hops = String::new();
+        self.write_next_hops(target, &mut hops);
+        hops
+    }
+
+    /// [`Provenance::next_hops`] written into `out` (cleared first), reusing its allocation.
+    pub fn write_next_hops(&self, target: &str, out: &mut String) {
+        out.clear();
+        if let Some(h) = self.hops.filter(|h| !h.is_empty()) {
+            out.push_str(h);
+            out.push(',');
         }
+        out.push_str(target);
     }
 }
 
 /// The `hubmirror.source` value for a record at `source/topic/partition/offset`.
 pub fn source_value(source: &str, topic: &str, partition: i32, offset: i64) -> String {
-    format!("{source}/{topic}/{partition}/{offset}")
+    let mut value = String::new();
+    write_source_value(&mut value, source, topic, partition, offset);
+    value
+}
+
+/// [`source_value`] written into `out` (cleared first), reusing its allocation.
+pub fn write_source_value(
+    out: &mut String,
+    source: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    out.clear();
+    out.push_str(source);
+    out.push('/');
+    out.push_str(topic);
+    out.push('/');
+    out.push_str(itoa::Buffer::new().format(partition));
+    out.push('/');
+    out.push_str(itoa::Buffer::new().format(offset));
 }
 
 /// What every [`SOURCE`] value of the copies of one source partition starts with: the value

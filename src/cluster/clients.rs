@@ -3,9 +3,11 @@
 //! (a key the user set is never overridden).
 
 use rdkafka::admin::AdminClient;
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
 use tokio::sync::mpsc;
 
@@ -19,8 +21,9 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("linger.ms", "5"),
-    // 64 MiB of queued records at most; `send` reports QueueFull beyond that.
-    ("queue.buffering.max.kbytes", "65536"),
+    // 16 MiB of queued records at most; `send` reports QueueFull beyond that (a flow keeps
+    // at most 65,536 records in flight anyway: see `flow::board`).
+    ("queue.buffering.max.kbytes", "16384"),
     ("queue.buffering.max.messages", "100000"),
 ];
 
@@ -84,6 +87,13 @@ pub fn flow_consumer(
             // Out of range (retention deleted what the flow had not copied yet) is an error the
             // flow handles by its `on_data_loss`, never a silent jump.
             ("auto.offset.reset", "error"),
+            // Prefetch: librdkafka's defaults (100,000 records per partition, 64 MiB) can hold
+            // hundreds of MB for many partitions; this keeps the target busy all the same...
+            ("queued.min.messages", "20000"),
+            ("queued.max.messages.kbytes", "32768"),
+            // ...provided fetching resumes promptly once the queue is below those marks
+            // (librdkafka's default waits 1 s, which halves throughput at these sizes).
+            ("fetch.queue.backoff.ms", "10"),
         ],
     );
     consumer_from(cfg, cluster, group_id, ctx)
@@ -113,11 +123,12 @@ pub fn producer(
 /// A flow's own target producer: [`producer`] that never gives up on a record by itself
 /// (`message.timeout.ms=0`: librdkafka retries throttling, timeouts and lost connections for as
 /// long as it takes) and writes nothing after a batch that failed for good
-/// (`enable.gapless.guarantee`), so that restarting the flow resumes in order.
-pub fn flow_producer(
+/// (`enable.gapless.guarantee`), so that restarting the flow resumes in order. Delivery reports
+/// go to `ctx` (the flow's delivery board), on the producer's polling thread.
+pub fn flow_producer<C: ProducerContext + 'static>(
     cluster: &Cluster,
-    ctx: ClusterContext,
-) -> Result<FutureProducer<ClusterContext>, KafkaError> {
+    ctx: C,
+) -> Result<ThreadedProducer<C>, KafkaError> {
     producer_with(
         cluster,
         ctx,
@@ -139,11 +150,11 @@ pub fn dead_letter_producer(
 
 /// A producer with `role` settings, the cluster's `compression`, then [`PRODUCER_DEFAULTS`],
 /// each under the user's `client:` settings.
-fn producer_with(
+fn producer_with<C: ClientContext, P: FromClientConfigAndContext<C>>(
     cluster: &Cluster,
-    ctx: ClusterContext,
+    ctx: C,
     role: &[(&str, &str)],
-) -> Result<FutureProducer<ClusterContext>, KafkaError> {
+) -> Result<P, KafkaError> {
     let mut cfg = super::client_config(cluster);
     set_defaults(&mut cfg, role);
     set_defaults(

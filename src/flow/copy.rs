@@ -3,19 +3,30 @@
 //! forbids writing it.
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
 use rdkafka::Message;
 
 use crate::headers::{self, Provenance};
 
-/// The copy of `msg` (consumed from cluster `source`) to write into `remote_topic` on cluster
-/// `target`, or `None` when the loop rule forbids writing it there.
+/// Buffers reused from copy to copy for the header values hubmirror writes (librdkafka copies
+/// header values when they are added, so one buffer serves every record).
+#[derive(Default)]
+pub struct Scratch {
+    hops: String,
+    source: String,
+}
+
+/// The copy of `msg` (consumed from `topic` of cluster `source`) to write into `remote_topic`
+/// on cluster `target`, carrying delivery opaque `seq`, or `None` when the loop rule forbids
+/// writing it there.
 pub fn copy_of<'a>(
     msg: &'a BorrowedMessage<'_>,
-    source: &str,
-    target: &str,
+    topic: &str,
+    (source, target): (&str, &str),
     remote_topic: &'a str,
-) -> Option<FutureRecord<'a, [u8], [u8]>> {
+    seq: usize,
+    scratch: &mut Scratch,
+) -> Option<BaseRecord<'a, [u8], [u8], usize>> {
     let own = msg.headers();
     let provenance = match own {
         Some(h) => Provenance::read(h.iter().map(|h| (h.key, h.value))),
@@ -31,8 +42,14 @@ pub fn copy_of<'a>(
             out = out.insert(header);
         }
     }
-    let hops = provenance.next_hops(target);
-    let source_header = headers::source_value(source, msg.topic(), msg.partition(), msg.offset());
+    provenance.write_next_hops(target, &mut scratch.hops);
+    headers::write_source_value(
+        &mut scratch.source,
+        source,
+        topic,
+        msg.partition(),
+        msg.offset(),
+    );
     out = out
         .insert(Header {
             key: headers::ORIGIN,
@@ -40,14 +57,14 @@ pub fn copy_of<'a>(
         })
         .insert(Header {
             key: headers::HOPS,
-            value: Some(&hops),
+            value: Some(&scratch.hops),
         })
         .insert(Header {
             key: headers::SOURCE,
-            value: Some(&source_header),
+            value: Some(&scratch.source),
         });
 
-    let mut record = FutureRecord::to(remote_topic)
+    let mut record = BaseRecord::with_opaque_to(remote_topic, seq)
         .partition(msg.partition())
         .headers(out);
     if let Some(key) = msg.key() {

@@ -4,10 +4,12 @@
 //! - discovery ([`topics`]) finds the source topics to replicate, makes sure their remote topics
 //!   can take them, and hands new partitions (with their start offsets) to the consume loop;
 //! - the consume loop ([`consume`]) reads records, builds each copy ([`copy`]) and hands it to
-//!   the target's producer, then passes a [`acks::Pending`] to the ack task through a bounded
-//!   channel — when the target is slow, the channel fills and consumption waits;
-//! - the ack task ([`acks`]) awaits deliveries in order and commits source offsets only up to
-//!   the last contiguous acknowledged record.
+//!   the target's producer, then passes the records, in [`acks::Batch`]es, to the ack task
+//!   through a bounded channel — when the target is slow, the channel fills and consumption
+//!   waits;
+//! - the ack task ([`acks`]) takes each record's delivery outcome from the run's delivery
+//!   [`board`] in consumption order and commits source offsets only up to the last contiguous
+//!   acknowledged record.
 //!
 //! A run that fails for a transient reason (the target throttled past its timeout, a request
 //! timed out for good, a connection broke) ends after committing what was acknowledged; [`run`]
@@ -16,6 +18,7 @@
 //! for good no later batch is written, so the restart resumes in order with nothing skipped.
 
 pub mod acks;
+mod board;
 mod consume;
 mod copy;
 mod dead_letter;
@@ -32,7 +35,6 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -48,13 +50,12 @@ use crate::shutdown::CancellationToken;
 use crate::status::{FlowState, FlowStatus};
 use crate::store::Store;
 use crate::topology::{Cluster, Flow};
+use board::{Board, FlowProducer, FlowProducerContext};
 use consume::ConsumeLoop;
 use loss::LossGuard;
 use resume::TailReader;
 use start::Starter;
 
-/// Records consumed but not yet acknowledged by the target, at most, per flow.
-const IN_FLIGHT: usize = 50_000;
 /// First wait before a restart; doubled after each failed run, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -88,7 +89,11 @@ impl Connector {
             .with_stats(status.source_stats.clone());
         let consumer = clients::flow_consumer(&self.source, &self.group, ctx)
             .map_err(err(&self.source.alias, "consumer"))?;
-        let ctx = clients::context(&self.target, self.fatal.clone()).for_flow_producer();
+        let board = Arc::new(Board::default());
+        let ctx = FlowProducerContext {
+            cluster: clients::context(&self.target, self.fatal.clone()).for_flow_producer(),
+            board: board.clone(),
+        };
         let producer = clients::flow_producer(&self.target, ctx)
             .map_err(err(&self.target.alias, "producer"))?;
         let reader =
@@ -96,6 +101,7 @@ impl Connector {
         Ok(RunClients {
             consumer: Arc::new(consumer),
             producer,
+            board,
             reader: Arc::new(TailReader::new(reader)),
         })
     }
@@ -106,7 +112,9 @@ struct RunClients {
     /// The source consumer.
     consumer: Arc<StreamConsumer<ClusterContext>>,
     /// The target producer.
-    producer: FutureProducer<ClusterContext>,
+    producer: FlowProducer,
+    /// Where the producer's delivery reports land.
+    board: Arc<Board>,
     /// Reads the target's partitions back before resuming.
     reader: Arc<TailReader>,
 }
@@ -199,13 +207,14 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     let RunClients {
         consumer,
         producer,
+        board,
         reader,
     } = setup.connector.connect(&setup.status)?;
     let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
     setup.status.clear_positions();
     setup.status.set_state(FlowState::Starting);
 
-    let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
+    let (pending_tx, pending_rx) = mpsc::channel(consume::BATCHES_IN_FLIGHT);
     let acks = {
         let ctx = acks::AckContext {
             consumer: consumer.clone(),
@@ -213,6 +222,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
             target: target.clone(),
             status: setup.status.clone(),
             store: setup.store.clone(),
+            board: board.clone(),
         };
         let token = token.clone();
         tokio::spawn(async move {
@@ -263,6 +273,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         target,
         consumer: consumer.clone(),
         producer: producer.clone(),
+        board,
+        seq: 0,
         metrics: setup.metrics.clone(),
         status: setup.status.clone(),
         oversize: setup.flow.oversize,
@@ -271,6 +283,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         routes: HashMap::new(),
         guard,
         quiet: (None, 0),
+        open: None,
+        scratch: Default::default(),
     };
     let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
     setup.status.set_state(FlowState::Stopping);

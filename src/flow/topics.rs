@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::metadata::Metadata;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::route::Route;
@@ -39,7 +39,7 @@ pub struct DiscoveryClients {
     /// The flow's source consumer (metadata and committed offsets).
     pub consumer: Arc<StreamConsumer<ClusterContext>>,
     /// The target's producer (target metadata).
-    pub producer: FutureProducer<ClusterContext>,
+    pub producer: super::FlowProducer,
     /// The target's admin client (topic creation).
     pub admin: Arc<AdminClient<ClusterContext>>,
     /// Decides where new partitions start (committed offsets, the target's tail, data loss).
