@@ -192,5 +192,14 @@ mod tests {
             "onprem/testeh/3/42"
         );
         assert!(is_ours(SOURCE) && !is_ours("hubmirror.other"));
+        // The reused buffers are cleared before each value.
+        let mut buf = String::from("left over from the previous record");
+        write_source_value(&mut buf, "a", "t", 0, -1);
+        assert_eq!(buf, "a/t/0/-1");
+        let p = prov(&[(HOPS, b"b")]);
+        p.write_next_hops("c", &mut buf);
+        assert_eq!(buf, "b,c");
+        Provenance::default().write_next_hops("c", &mut buf);
+        assert_eq!(buf, "c");
     }
 }

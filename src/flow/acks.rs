@@ -478,3 +478,50 @@ impl Rate {
         (self.at, self.count) = (now, count);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn positions_follow_each_partition_whatever_the_interleaving() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let metrics = Metrics::new();
+        let a = Arc::new(Route::new(&metrics, "s", "t", "a", "s.a", 2, false));
+        let b = Arc::new(Route::new(&metrics, "s", "t", "b", "s.b", 2, false));
+        let mut p = Positions::new("s", "t", store);
+        // Runs of one partition (the fast path) broken by others, topics sharing partition numbers.
+        p.ack(&a, 0, 10, Some(100));
+        p.ack(&a, 0, 11, Some(101));
+        p.ack(&a, 1, 5, None);
+        p.ack(&b, 0, 7, Some(3));
+        p.ack(&a, 0, 12, Some(102));
+        p.ack(&b, 0, 8, Some(4));
+        let got: Vec<_> = p
+            .positions
+            .iter()
+            .map(|((t, part), pos)| (t.to_string(), *part, pos.next, pos.events.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), 0, 13, 3),
+                ("a".to_string(), 1, 6, 1),
+                ("b".to_string(), 0, 9, 2)
+            ]
+        );
+        assert!(matches!(
+            p.positions[0].1.events[2],
+            Event::Replicated {
+                upstream: 12,
+                downstream: 102
+            }
+        ));
+        assert!(matches!(
+            p.positions[1].1.events[0],
+            Event::Skipped { upstream: 5 }
+        ));
+    }
+}

@@ -173,7 +173,7 @@ impl ConsumeLoop {
             self.open = Some(OpenBatch {
                 batch: Batch {
                     route: route.clone(),
-                    records: Vec::with_capacity(MAX_BATCH),
+                    records: Vec::with_capacity(64),
                 },
                 age: age.local(),
                 now_ms: now_ms(),
