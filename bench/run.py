@@ -607,14 +607,17 @@ def main():
                    help="librdkafka settings (k=v,...) of a second ceiling run ('': none)")
     p.add_argument("--rate", type=int, default=10_000, help="latency run: records/s")
     p.add_argument("--seconds", type=int, default=30, help="latency run: duration")
-    p.add_argument("--baseline-seconds", type=int, default=10,
-                   help="latency run: the client alone on one broker first (0: skip)")
+    p.add_argument("--baseline-seconds", type=int, default=None,
+                   help="latency run: the client alone on one broker first, as long as the run "
+                        "by default (0: skip)")
     p.add_argument("--linger-ms", default="5",
                    help="latency run: the source producer's linger.ms (librdkafka's default;\n"
                         "at 1 ms tansu 0.6 degrades within seconds, even without hubmirror)")
     p.add_argument("--fetch-wait-ms", default="5",
                    help="latency run: the target reader's fetch.wait.max.ms")
     args = p.parse_args()
+    if args.baseline_seconds is None:
+        args.baseline_seconds = args.seconds
     parts = set(args.only.split(","))
     OUT.mkdir(parents=True, exist_ok=True)
     started, load = time.monotonic(), os.getloadavg()
