@@ -16,23 +16,22 @@ use prometheus::local::LocalHistogram;
 use prometheus::Histogram;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::acks::{Batch, Fate, Pending};
 use super::board::{Board, FlowProducer};
 use super::copy::{self, Scratch};
-use super::dead_letter::DeadLetter;
 use super::loss::{self, LossGuard};
+use super::oversize::OversizePolicy;
 use super::route::Route;
 use super::topics::Assignment;
-use super::{DeliveryFailure, FlowError, OversizeRecord};
+use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
 use crate::metrics::{Metrics, SkipReason};
 use crate::shutdown::CancellationToken;
 use crate::status::{now_ms, FlowStatus};
-use crate::topology::Oversize;
 
 /// Records per [`Batch`] at most.
 pub const MAX_BATCH: usize = 1024;
@@ -57,11 +56,7 @@ pub(super) struct ConsumeLoop {
     pub metrics: Arc<Metrics>,
     pub status: Arc<FlowStatus>,
     /// What to do with records the target cannot take.
-    pub oversize: Oversize,
-    /// The dead-letter writer (with `oversize: dead_letter`).
-    pub dead_letter: Option<Arc<DeadLetter>>,
-    /// The target producer's `message.max.bytes`, for error messages.
-    pub max_record_bytes: usize,
+    pub oversize: OversizePolicy,
     /// Routes by source topic, with the route's `hubmirror_record_age_seconds` handle.
     pub routes: HashMap<String, (Arc<Route>, Histogram)>,
     /// The flow's `on_data_loss`, for "offset out of range" answers of the source.
@@ -275,7 +270,10 @@ impl ConsumeLoop {
                     Self::wait_for_room(token).await?;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
-                    return self.oversize(msg, route).map(Some);
+                    return self
+                        .oversize
+                        .apply(msg, route, (&self.source, &self.target))
+                        .map(Some);
                 }
                 Err((e, _)) => {
                     return Err(FlowError::Delivery(Box::new(DeliveryFailure {
@@ -295,38 +293,6 @@ impl ConsumeLoop {
         tokio::select! {
             _ = tokio::time::sleep(FULL_WAIT) => Ok(()),
             _ = token.cancelled() => Err(FlowError::Task("stopped while the target queue was full".into())),
-        }
-    }
-
-    /// Applies the flow's `oversize` policy to a record the target's producer refused as too
-    /// large.
-    fn oversize(&self, msg: &BorrowedMessage<'_>, route: &Route) -> Result<Fate, FlowError> {
-        let size = record_size(msg);
-        let coordinates = format!(
-            "topic '{}' partition {} offset {}",
-            msg.topic(),
-            msg.partition(),
-            msg.offset()
-        );
-        match (self.oversize, &self.dead_letter) {
-            (Oversize::Skip, _) => {
-                tracing::warn!(source = %self.source, target = %self.target, "skipped an oversize record ({coordinates}, {size} bytes; oversize: skip)");
-                Ok(Fate::Skipped(SkipReason::Oversize))
-            }
-            (Oversize::DeadLetter, Some(dl)) => {
-                let delivery = dl.send(msg, &self.target, size)?;
-                tracing::warn!(source = %self.source, target = %self.target, dead_letter = %dl.topic, "oversize record ({coordinates}, {size} bytes) written to the dead-letter topic");
-                Ok(Fate::DeadLettered { delivery })
-            }
-            _ => Err(FlowError::Oversize(Box::new(OversizeRecord {
-                from: self.source.clone(),
-                target: self.target.clone(),
-                topic: route.source_topic.to_string(),
-                partition: msg.partition(),
-                offset: msg.offset(),
-                size,
-                limit: self.max_record_bytes,
-            }))),
         }
     }
 
@@ -436,14 +402,4 @@ impl ConsumeLoop {
             .with_label_values(&[&self.source, &self.target, "consume"])
             .inc();
     }
-}
-
-/// Key, value and header bytes of a record: what librdkafka compares with `message.max.bytes`.
-fn record_size(msg: &BorrowedMessage<'_>) -> usize {
-    let headers = msg.headers().map_or(0, |h| {
-        h.iter()
-            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
-            .sum()
-    });
-    msg.key().map_or(0, <[u8]>::len) + msg.payload().map_or(0, <[u8]>::len) + headers
 }

@@ -24,6 +24,8 @@ mod copy;
 mod dead_letter;
 mod error;
 mod loss;
+mod oversize;
+mod positions;
 mod resume;
 mod route;
 mod start;
@@ -277,9 +279,11 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         seq: 0,
         metrics: setup.metrics.clone(),
         status: setup.status.clone(),
-        oversize: setup.flow.oversize,
-        dead_letter: setup.dead_letter.clone(),
-        max_record_bytes: clients::max_record_bytes(&setup.connector.target),
+        oversize: oversize::OversizePolicy {
+            policy: setup.flow.oversize,
+            dead_letter: setup.dead_letter.clone(),
+            max_record_bytes: clients::max_record_bytes(&setup.connector.target),
+        },
         routes: HashMap::new(),
         guard,
         quiet: (None, 0),

@@ -1,0 +1,176 @@
+//! What a flow has acknowledged, per source partition: the next offset to commit and the
+//! offset-translation events the store has not been told yet. The ack task feeds it record by
+//! record (consecutive records mostly share a partition, so the lookup is usually skipped) and
+//! commits it every second and on stop — always recording in the store first.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::route::Route;
+use super::FlowError;
+use crate::cluster::ClusterContext;
+use crate::status::FlowStatus;
+use crate::store::{Event, PartitionKey, Store};
+
+/// Per source (topic, partition): the next offset to commit and what the store has not been
+/// told yet. Commits always record in the store first: a committed source offset is never
+/// ahead of the translations that cover it.
+pub(super) struct Positions {
+    source: String,
+    target: String,
+    store: Store,
+    /// Index into `positions` by (source topic, partition).
+    index: HashMap<(Arc<str>, i32), usize>,
+    positions: Vec<((Arc<str>, i32), Position)>,
+    /// The partition acknowledged last (consecutive records mostly share it): skips the lookup.
+    last: Option<(Arc<str>, i32, usize)>,
+    dirty: bool,
+}
+
+/// One partition's acknowledged position and its events not yet in the store.
+#[derive(Default)]
+struct Position {
+    next: i64,
+    events: Vec<Event>,
+}
+
+impl Positions {
+    pub(super) fn new(source: &str, target: &str, store: Store) -> Self {
+        Positions {
+            source: source.to_string(),
+            target: target.to_string(),
+            store,
+            index: HashMap::new(),
+            positions: Vec::new(),
+            last: None,
+            dirty: false,
+        }
+    }
+
+    pub(super) fn ack(
+        &mut self,
+        route: &Arc<Route>,
+        partition: i32,
+        offset: i64,
+        downstream: Option<i64>,
+    ) {
+        let event = match downstream {
+            Some(downstream) => Event::Replicated {
+                upstream: offset,
+                downstream,
+            },
+            None => Event::Skipped { upstream: offset },
+        };
+        let i = match &self.last {
+            Some((topic, p, i)) if *p == partition && Arc::ptr_eq(topic, &route.source_topic) => *i,
+            _ => {
+                let key = (route.source_topic.clone(), partition);
+                let next = self.positions.len();
+                let i = *self.index.entry(key.clone()).or_insert(next);
+                if i == next {
+                    self.positions.push((key, Position::default()));
+                }
+                self.last = Some((route.source_topic.clone(), partition, i));
+                i
+            }
+        };
+        let position = &mut self.positions[i].1;
+        position.events.push(event);
+        position.next = offset + 1;
+        self.dirty = true;
+    }
+
+    /// Tells the flow's status where each partition stands (for `hubmirror_lag_records`).
+    pub(super) fn publish(&self, status: &FlowStatus) {
+        for ((topic, partition), position) in &self.positions {
+            status.set_position(topic, *partition, position.next);
+        }
+    }
+
+    pub(super) fn commit(
+        &mut self,
+        consumer: &StreamConsumer<ClusterContext>,
+        mode: CommitMode,
+    ) -> Result<(), FlowError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        for ((topic, partition), position) in &mut self.positions {
+            if position.events.is_empty() {
+                continue;
+            }
+            let key = PartitionKey::new(&self.source, &self.target, topic, *partition);
+            self.store
+                .record(&key, &position.events)
+                .map_err(FlowError::Store)?;
+            position.events.clear();
+        }
+        self.store.flush().map_err(FlowError::Store)?;
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), position) in &self.positions {
+            let next = position.next;
+            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(next)) {
+                tracing::warn!(
+                    topic = &**topic,
+                    partition,
+                    "cannot commit offset {next}: {e}"
+                );
+            }
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => self.dirty = false,
+            Err(e) => tracing::warn!("committing source offsets failed (will retry): {e}"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn positions_follow_each_partition_whatever_the_interleaving() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let metrics = Metrics::new();
+        let a = Arc::new(Route::new(&metrics, "s", "t", "a", "s.a", 2, false));
+        let b = Arc::new(Route::new(&metrics, "s", "t", "b", "s.b", 2, false));
+        let mut p = Positions::new("s", "t", store);
+        // Runs of one partition (the fast path) broken by others, topics sharing partition numbers.
+        p.ack(&a, 0, 10, Some(100));
+        p.ack(&a, 0, 11, Some(101));
+        p.ack(&a, 1, 5, None);
+        p.ack(&b, 0, 7, Some(3));
+        p.ack(&a, 0, 12, Some(102));
+        p.ack(&b, 0, 8, Some(4));
+        let got: Vec<_> = p
+            .positions
+            .iter()
+            .map(|((t, part), pos)| (t.to_string(), *part, pos.next, pos.events.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), 0, 13, 3),
+                ("a".to_string(), 1, 6, 1),
+                ("b".to_string(), 0, 9, 2)
+            ]
+        );
+        assert!(matches!(
+            p.positions[0].1.events[2],
+            Event::Replicated {
+                upstream: 12,
+                downstream: 102
+            }
+        ));
+        assert!(matches!(
+            p.positions[1].1.events[0],
+            Event::Skipped { upstream: 5 }
+        ));
+    }
+}
