@@ -471,6 +471,9 @@ def run_latency(args):
         sent = args.rate * args.seconds
         data.update(cpu_us=(ru.ru_utime + ru.ru_stime) * 1e6 / sent, rss_mib=p.rss.kib / 1024,
                     baseline=base)
+        if data["missing"] or data["duplicates"]:
+            raise RuntimeError(f"through hubmirror {data['missing']} records missing, "
+                               f"{data['duplicates']} duplicated (of {sent:,})")
         return data
     finally:
         src.stop()
