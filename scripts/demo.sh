@@ -26,7 +26,7 @@ wait_port() { # host port what
 
 tansu="$(scripts/install-tansu.sh)"
 python3 -c "import confluent_kafka" 2>/dev/null || pip install --quiet confluent-kafka >&2
-cargo build --quiet --bins
+cargo build --quiet --workspace --bins
 bin=target/debug
 
 echo "== starting the on-prem broker (tansu, localhost:9092)"

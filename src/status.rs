@@ -131,11 +131,15 @@ impl FlowStatus {
             .filter(|n| *n >= 0)
     }
 
-    /// Forgets every partition (the flow restarts and assigns them again).
-    pub fn clear_positions(&self) {
+    /// Starts a new run of the flow (fresh clients): forgets every partition (they are
+    /// assigned again), the records the previous run left unsettled (its producer is gone; they
+    /// will be replicated again) and the previous consumer's response progress.
+    pub fn begin_run(&self) {
         if let Ok(mut p) = self.positions.lock() {
             p.clear();
         }
+        self.in_flight.store(0, Ordering::Relaxed);
+        self.source_stats.restart();
     }
 
     /// Lag per assigned partition: source high watermark − next offset to replicate, for the
@@ -395,5 +399,20 @@ mod tests {
         assert!(r.heartbeat_age_ms.unwrap() >= 40);
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"state\":\"running\""), "{json}");
+    }
+
+    #[test]
+    fn a_new_run_forgets_what_the_previous_one_left_in_flight() {
+        let mut reg = Registry::default();
+        let f = reg.add("a", "b");
+        f.set_state(FlowState::Running);
+        f.add_in_flight(500);
+        let stalled = now_ms() - 2 * STALL_AFTER.as_millis() as i64;
+        f.last_ack_ms.store(stalled, Ordering::Relaxed);
+        let why = reg.readiness().unwrap_err().join("");
+        assert!(why.contains("500 records in flight"), "{why}");
+        f.begin_run();
+        assert!(reg.ready(), "{:?}", reg.readiness());
+        assert_eq!(f.report().records_in_flight, 0);
     }
 }

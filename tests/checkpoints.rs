@@ -5,10 +5,10 @@
 //! `sync_group_offsets` an idle group on B follows them and an active one is left alone.
 //!
 //! B's `a.orders` starts with LOCAL records of its own per partition, so downstream offsets
-//! differ from upstream ones (D = U + LOCAL). Records are produced one per batch and hubmirror
-//! writes one record per batch on B (tansu 0.6.0 skips the rest of a batch a fetch starts in).
+//! differ from upstream ones (D = U + LOCAL). Records are produced batched and hubmirror batches
+//! its copies on B, so groups stop and resume inside record batches.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -23,6 +23,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use support::hubmirror::{http_get, metric_sum, Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
+use support::wait_for;
 
 /// What one cluster call may take, and how long a test waits for something to happen.
 const T: Duration = Duration::from_secs(15);
@@ -57,21 +59,19 @@ fn start(cp_on_b: bool, sync: bool) -> Env {
         let rec = |i: usize| ((i % 2) as i32, format!("{tag}{i}").into_bytes(), vec![b'v']);
         (0..n).map(rec).collect()
     };
-    kafka::produce_one_per_batch(&cb, "a.orders", &raw(2 * LOCAL as usize, "local"));
-    kafka::produce_one_per_batch(&ca, "orders", &raw(RECORDS, "k"));
+    kafka::produce_batched(&cb, "a.orders", &raw(2 * LOCAL as usize, "local"));
+    kafka::produce_batched(&ca, "orders", &raw(RECORDS, "k"));
     let work = Workdir::new();
-    let topology = work.topology(&format!(
-        r#"
-clusters:
-  a: {{ bootstrap_servers: "{a}" }}
-  b: {{ bootstrap_servers: "{b}", checkpoints: {cp_on_b}, client: {{ batch.num.messages: "1" }} }}
-flows: [{{ source: a, target: b, topics: ["orders"], groups: [".*"] }}]
-replication: {{ checkpoints_interval: 1s, refresh_topics_interval: 1s, sync_group_offsets: {sync} }}
-store: {{ path: ./data }}
-"#,
-        a = a.listener(),
-        b = b.listener(),
-    ));
+    let topology = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .set("b", "checkpoints", &cp_on_b.to_string())
+        .flow("a", "b", &["orders"])
+        .flow_set("groups", r#"[".*"]"#)
+        .replication("checkpoints_interval", "1s")
+        .replication("refresh_topics_interval", "1s")
+        .replication("sync_group_offsets", &sync.to_string())
+        .write(&work);
     let run = Running::start(&topology, &[]);
     let total = RECORDS + 2 * LOCAL as usize;
     let copies = kafka::read_all(&cb, "a.orders", total, 3 * W);
@@ -87,26 +87,22 @@ store: {{ path: ./data }}
     }
 }
 
-/// Calls `probe` every 100 ms until `done` accepts what it returns, which is returned; panics
-/// at `timeout` naming `what` and the last value seen.
-fn wait_for<V: Debug>(
+/// [`wait_for`] until `done` accepts what `probe` returns, which is returned; the last value
+/// seen is printed on timeout.
+fn wait_seen<V: Debug>(
     what: &str,
     timeout: Duration,
     mut probe: impl FnMut() -> V,
     done: impl Fn(&V) -> bool,
 ) -> V {
-    let deadline = Instant::now() + timeout;
-    loop {
+    wait_for(what, timeout, || {
         let seen = probe();
         if done(&seen) {
-            return seen;
+            Ok(seen)
+        } else {
+            Err(seen)
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {timeout:?}; last seen: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 /// Polls `n` more records in `consumer`'s group and commits exactly up to them; `pos` is the
@@ -139,7 +135,7 @@ fn stored_at(env: &Env, group: &str, pos: &Pos) -> Vec<StoredCheckpoint> {
             .collect();
         at == *pos
     };
-    wait_for(
+    wait_seen(
         &format!("store checkpoints of {group} at {pos:?}"),
         W,
         probe,
@@ -187,7 +183,7 @@ fn topic_matches(env: &Env, group: &str, want: &[StoredCheckpoint]) -> Rows {
             .collect::<Rows>()
             == want
     };
-    wait_for(&format!("{CP_TOPIC} on b shows {want:?}"), W, probe, latest)
+    wait_seen(&format!("{CP_TOPIC} on b shows {want:?}"), W, probe, latest)
 }
 
 /// Each checkpoint points at the copy of the record at its upstream offset: the copy before D
@@ -245,7 +241,7 @@ fn checkpoints_point_at_the_copies_and_go_back_only_when_the_group_is_rewound() 
     // Rewound while it has no members (once the consumer's leave went through).
     let rewound = [("orders".to_string(), 0, 50), ("orders".to_string(), 1, 50)];
     let rewind = || commit_group_offsets(env.ca.clone(), "app", &rewound, T);
-    wait_for("app is rewound on a", W, rewind, Result::is_ok).expect("rewound");
+    wait_seen("app is rewound on a", W, rewind, Result::is_ok).expect("rewound");
     let cps = stored_at(&env, "app", &[(0, 50), (1, 50)].into());
     check_downstream(&env, &cps);
     let rows = topic_matches(&env, "app", &cps);
@@ -292,7 +288,7 @@ fn checkpoints_off_on_the_target_keeps_them_in_the_store_only() {
     };
     let seen = round();
     assert!(seen > 0.0, "the round gauge is exported");
-    wait_for("two more checkpoint rounds", W, round, |&r| r >= seen + 2.0);
+    wait_seen("two more checkpoint rounds", W, round, |&r| r >= seen + 2.0);
     let topics = kafka::topic_names(&env.cb);
     assert!(
         !topics.iter().any(|t| t == CP_TOPIC),
@@ -324,7 +320,7 @@ fn sync_moves_idle_groups_on_the_target_and_leaves_active_ones_alone() {
         consume_and_commit(&consumer, n, &mut pos);
         let want = downstream(stored_at(&env, "app", &pos));
         let seen = Instant::now();
-        wait_for(
+        wait_seen(
             "app on b follows",
             2 * INTERVAL,
             || on_b(&env, "app"),
@@ -352,7 +348,7 @@ fn sync_moves_idle_groups_on_the_target_and_leaves_active_ones_alone() {
         })
     };
     let live = |env: &Env| describe_group(env.cb.clone(), "live", T).expect("describe");
-    wait_for("live is active on b", W, || live(&env), |d| d.is_active());
+    wait_seen("live is active on b", W, || live(&env), |d| d.is_active());
     let before = on_b(&env, "live");
     assert_eq!(before.values().sum::<i64>(), 10);
 
@@ -368,7 +364,7 @@ fn sync_moves_idle_groups_on_the_target_and_leaves_active_ones_alone() {
             &[r#"reason="active""#],
         )
     };
-    wait_for("three syncs of live skipped", W, skipped, |&n| n >= 3.0);
+    wait_seen("three syncs of live skipped", W, skipped, |&n| n >= 3.0);
     assert_eq!(
         on_b(&env, "live"),
         before,
@@ -383,7 +379,7 @@ fn sync_moves_idle_groups_on_the_target_and_leaves_active_ones_alone() {
     // Once it has no members, it follows too.
     stop.store(true, Ordering::Relaxed);
     member.join().expect("member");
-    wait_for(
+    wait_seen(
         "live on b follows once idle",
         W,
         || on_b(&env, "live"),

@@ -5,10 +5,10 @@
 //! dry run; failing back resumes it on the source with nothing lost; with the store deleted and
 //! the source broker gone, the checkpoints topic on the target answers.
 //!
-//! Source records are produced one per batch and the target producer is given
-//! `batch.num.messages: 1`, since tansu 0.6.0 cannot fetch from an offset inside a batch.
+//! Source records are produced batched, and hubmirror batches its copies, so the group resumes
+//! from offsets in the middle of record batches on both sides.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -21,6 +21,8 @@ use serde_json::Value;
 use support::hubmirror::{run_to_end, Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
+use support::wait_for;
 
 const RECORDS: usize = 1_000;
 const PARTITIONS: i32 = 2;
@@ -58,15 +60,15 @@ fn setup() -> Site {
     let records: Vec<(i32, Vec<u8>, Vec<u8>)> = (0..RECORDS)
         .map(|i| (i as i32 % PARTITIONS, key(i).into_bytes(), vec![b'v'; 10]))
         .collect();
-    kafka::produce_one_per_batch(&cfg_a, "orders", &records);
+    kafka::produce_batched(&cfg_a, "orders", &records);
     let work = Workdir::new();
-    let topology = work.topology(&format!(
-        "clusters:\n  a: {{bootstrap_servers: \"{}\"}}\n  b:\n    bootstrap_servers: \"{}\"\n    \
-         client: {{batch.num.messages: \"1\"}}\nflows:\n  - {{source: a, target: b, topics: [orders]}}\n\
-         replication:\n  refresh_topics_interval: 2s\nstore:\n  path: ./store\n",
-        a.listener(),
-        b.listener()
-    ));
+    let topology = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .flow("a", "b", &["orders"])
+        .replication("refresh_topics_interval", "2s")
+        .store("./store")
+        .write(&work);
     let run = Running::start(&topology, &[]);
     let copies = kafka::read_all(&cfg_b, "a.orders", RECORDS, LONG);
     assert_eq!(copies.len(), RECORDS, "every record mirrored once");
@@ -212,17 +214,6 @@ fn assert_next_unread(site: &Site, rows: &Rows) {
             Some(source) => assert_eq!(source, &format!("a/orders/{p}/{u}"), "copy at {p}/{d}"),
             None => assert_eq!(*u as usize, RECORDS / 2, "{p}/{d} is past the end"),
         }
-    }
-}
-
-fn wait_for<V>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<V>) -> V {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -379,7 +370,7 @@ fn without_store_and_source_the_checkpoints_topic_answers() {
             records.push((0, cp.encode_key().unwrap(), cp.encode_value().unwrap()));
         }
     }
-    kafka::produce_raw(&site.cfg_b, topic, &records);
+    kafka::produce_batched(&site.cfg_b, topic, &records);
 
     // The site is lost: its store and its broker.
     let store = site.work.path().join("store");
@@ -423,12 +414,18 @@ fn without_store_and_source_the_checkpoints_topic_answers() {
 fn usage_errors_exit_2_and_unreachable_clusters_exit_1_naming_them() {
     let work = Workdir::new();
     let (pa, pb) = (support::tansu::free_port(), support::tansu::free_port());
-    let topology = work.topology(&format!(
-        "clusters:\n  a: {{bootstrap_servers: \"127.0.0.1:{pa}\"}}\n  b:\n    bootstrap_servers: \
-         \"127.0.0.1:{pb}\"\n    sasl: {{mechanism: PLAIN, username: u, password: s3cr3t-pw}}\n  \
-         c: {{bootstrap_servers: \"127.0.0.1:{pa}\"}}\n\
-         flows:\n  - {{source: a, target: b, topics: [orders]}}\nstore:\n  path: ./store\n"
-    ));
+    let topology = TopologyBuilder::new()
+        .cluster("a", &format!("127.0.0.1:{pa}"))
+        .cluster("b", &format!("127.0.0.1:{pb}"))
+        .set(
+            "b",
+            "sasl",
+            "{mechanism: PLAIN, username: u, password: s3cr3t-pw}",
+        )
+        .cluster("c", &format!("127.0.0.1:{pa}"))
+        .flow("a", "b", &["orders"])
+        .store("./store")
+        .write(&work);
     let c = topology.to_string_lossy().into_owned();
     let cli = |args: &[&str]| {
         let out = run_to_end(&[args, &["-c", &c]].concat(), &[]);

@@ -2,9 +2,8 @@
 //! within the refresh interval, internal topics never are, and a target that refuses to create a
 //! topic (the Event Hubs emulator) is reported once while the other topics keep flowing.
 
-mod support;
+use hubmirror_test_support as support;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -13,37 +12,20 @@ use support::emulator::EventHubsEmulator;
 use support::hubmirror::{Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
 
 const TS_BASE: i64 = 1_700_000_000_000;
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// A flow `a → b` between two plain brokers with a 1 s refresh.
-fn plain_topology(work: &Workdir, a: &Tansu, b: &Tansu, topics: &str) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  a: {{bootstrap_servers: "{a}"}}
-  b: {{bootstrap_servers: "{b}"}}
-flows:
-  - {{source: a, target: b, topics: {topics}}}
-replication:
-  refresh_topics_interval: 1s
-  heartbeats_interval: 0s
-store:
-  path: ./data
-"#,
-        a = a.listener(),
-        b = b.listener(),
-    ))
-}
-
-/// The names of the topics on the cluster `cfg` points at.
-fn topic_names(cfg: &ClientConfig) -> BTreeSet<String> {
-    let consumer: BaseConsumer = cfg.create().expect("metadata client");
-    let md = consumer
-        .fetch_metadata(None, Duration::from_secs(10))
-        .expect("metadata");
-    md.topics().iter().map(|t| t.name().to_string()).collect()
+/// A flow `a → b` of `topics` between two plain brokers with a 1 s refresh.
+fn plain_topology(work: &Workdir, a: &Tansu, b: &Tansu, topics: &[&str]) -> std::path::PathBuf {
+    TopologyBuilder::new()
+        .tansu("a", a)
+        .tansu("b", b)
+        .flow("a", "b", topics)
+        .replication("refresh_topics_interval", "1s")
+        .replication("heartbeats_interval", "0s")
+        .write(work)
 }
 
 /// Reads `topic` from the beginning (polling until it exists) until `expected` records arrived;
@@ -104,7 +86,7 @@ fn a_topic_created_while_running_is_mirrored_within_the_refresh_interval() {
     kafka::produce_test_records(&ca, "orders1", 2, 0..100, TS_BASE);
 
     let work = Workdir::new();
-    let mut run = Running::start(&plain_topology(&work, &a, &b, r#"["orders.*"]"#), &[]);
+    let mut run = Running::start(&plain_topology(&work, &a, &b, &["orders.*"]), &[]);
     let copies = kafka::read_all(&cb, "a.orders1", 100, Duration::from_secs(60));
     assert_eq!(kafka::count_by_key(&copies).len(), 100, "orders1 flows");
 
@@ -134,14 +116,14 @@ fn internal_topics_are_not_mirrored() {
         kafka::create_topic(&ca, t, 1);
         kafka::produce_test_records(&ca, t, 1, 0..50, TS_BASE);
     }
-    let on_a = topic_names(&ca);
+    let on_a = kafka::topic_names(&ca);
     assert!(
         internal.iter().all(|t| on_a.contains(*t)),
         "the source holds the internal topics: {on_a:?}"
     );
 
     let work = Workdir::new();
-    let mut run = Running::start(&plain_topology(&work, &a, &b, r#"[".*"]"#), &[]);
+    let mut run = Running::start(&plain_topology(&work, &a, &b, &[".*"]), &[]);
     let copies = kafka::read_all(&cb, "a.data", 50, Duration::from_secs(60));
     assert_eq!(kafka::count_by_key(&copies).len(), 50, "data flows");
 
@@ -150,7 +132,7 @@ fn internal_topics_are_not_mirrored() {
     let window_end = Instant::now() + 3 * REFRESH;
     let mut polls = 0;
     while Instant::now() < window_end {
-        let on_b = topic_names(&cb);
+        let on_b = kafka::topic_names(&cb);
         let mirrored: Vec<&String> = on_b.iter().filter(|t| t.starts_with("a.")).collect();
         assert_eq!(mirrored, ["a.data"], "topics from a on b: {on_b:?}");
         for t in internal {
@@ -176,32 +158,19 @@ fn emulator_refusing_create_topics_is_reported_and_other_topics_keep_flowing() {
         kafka::produce_test_records(&c_onprem, t, 2, 0..300, TS_BASE);
     }
     // The emulator refuses CreateTopics, so the event hub an operator made in the portal is
-    // created on the broker behind it, through its own listener (see `create_behind`).
-    create_behind(&eh, "onprem.alpha", 2);
+    // created on the broker behind it, through its own listener (see `EventHubsEmulator::create_topic_behind`).
+    eh.create_topic_behind("onprem.alpha", 2);
 
     let work = Workdir::new();
-    let topology = work.topology(&format!(
-        r#"
-clusters:
-  onprem: {{bootstrap_servers: "{onprem}"}}
-  eventhub:
-    event_hubs:
-      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
-    tls:
-      ca_file: "{ca}"
-flows:
-  - {{source: onprem, target: eventhub, topics: ["alpha", "beta"]}}
-replication:
-  refresh_topics_interval: 1s
-  heartbeats_interval: 0s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        ca = eh.ca_file().display(),
-    ));
+    let topology = TopologyBuilder::new()
+        .tansu("onprem", &onprem)
+        .event_hubs("eventhub", &eh)
+        .flow("onprem", "eventhub", &["alpha", "beta"])
+        .replication("refresh_topics_interval", "1s")
+        .replication("heartbeats_interval", "0s")
+        .write(&work);
     let cs = eh.connection_string();
-    let mut run = Running::start(&topology, &[("EVENTHUB_CONNECTION_STRING", &cs)]);
+    let mut run = Running::start(&topology, &[(CONNECTION_STRING_VAR, &cs)]);
     let ceh = eh.client_config();
     let copies = kafka::read_all(&ceh, "onprem.alpha", 300, Duration::from_secs(60));
     assert_eq!(kafka::count_by_key(&copies).len(), 300, "alpha flows");
@@ -235,69 +204,8 @@ store:
         "secret in output"
     );
     assert!(
-        !topic_names(&ceh).contains("onprem.beta"),
+        !kafka::topic_names(&ceh).contains("onprem.beta"),
         "the refused topic does not exist"
     );
     run.stop_cleanly();
-}
-
-/// Creates `topic` on the broker behind the emulator, bypassing its CreateTopics refusal.
-///
-/// An rdkafka admin client bootstrapped at the broker's own listener does not work: it learns the
-/// controller's address from metadata, which is the emulator's (the broker advertises it), and
-/// times out talking plaintext to a TLS listener. So one CreateTopics v4 request is written by
-/// hand (kafka-protocol) to the broker's listener, which answers it itself.
-fn create_behind(eh: &EventHubsEmulator, topic: &str, partitions: i32) {
-    use std::io::{Read, Write};
-
-    use bytes::BytesMut;
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    use kafka_protocol::messages::{
-        ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, ResponseHeader, TopicName,
-    };
-    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-
-    const V: i16 = 4;
-    let key = ApiKey::CreateTopics;
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(V)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("discovery-test")))
-        .encode(&mut buf, key.request_header_version(V))
-        .expect("header");
-    let new_topic = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1);
-    CreateTopicsRequest::default()
-        .with_topics(vec![new_topic])
-        .with_timeout_ms(10_000)
-        .encode(&mut buf, V)
-        .expect("body");
-    let mut conn = std::net::TcpStream::connect(eh.listener()).expect("connect to the broker");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    conn.write_all(&(buf.len() as u32).to_be_bytes())
-        .and_then(|()| conn.write_all(&buf))
-        .expect("send CreateTopics");
-    let mut len = [0u8; 4];
-    conn.read_exact(&mut len).expect("response length");
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    conn.read_exact(&mut body).expect("response");
-    let mut body = bytes::Bytes::from(body);
-    let header = ResponseHeader::decode(&mut body, key.response_header_version(V)).expect("header");
-    assert_eq!(header.correlation_id, 1);
-    let response = CreateTopicsResponse::decode(&mut body, V).expect("CreateTopics response");
-    let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
-    assert_eq!(
-        codes,
-        [0],
-        "creating {topic} behind the emulator: {response:?}"
-    );
-    assert!(
-        topic_names(&eh.client_config()).contains(topic),
-        "{topic} visible through the emulator"
-    );
 }

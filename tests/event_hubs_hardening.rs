@@ -2,50 +2,28 @@
 //! `oversize` policy, a target that throttles past the request timeout (POLICY_VIOLATION), and
 //! re-encoding with the configured compression whatever codec the source used.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::Duration;
 
 use support::emulator::EventHubsEmulator;
-use support::hubmirror::{http_status, metric_sum, poll, Running, Workdir};
+use support::hubmirror::{http_status, metric_sum, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
+use support::wait_for;
 
 /// Larger than librdkafka's default `message.max.bytes` (1,000,000) and Event Hubs' 1 MB.
 const BIG: usize = 1_200_000;
 
-fn topology(
-    work: &Workdir,
-    onprem: &Tansu,
-    eh: &EventHubsEmulator,
-    flow_extra: &str,
-    eh_extra: &str,
-) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  onprem:
-    bootstrap_servers: "{onprem}"
-  eventhub:
-    event_hubs:
-      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
-    tls:
-      ca_file: "{ca}"
-{eh_extra}
-flows:
-  - source: onprem
-    target: eventhub
-    topics: ["big"]
-{flow_extra}
-replication:
-  refresh_topics_interval: 2s
-  heartbeats_interval: 0s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        ca = eh.ca_file().display(),
-    ))
+/// `onprem` → `eventhub` over `big`, no heartbeats; callers add keys and write it.
+fn topology(onprem: &Tansu, eh: &EventHubsEmulator) -> TopologyBuilder {
+    TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .event_hubs("eventhub", eh)
+        .flow("onprem", "eventhub", &["big"])
+        .replication("refresh_topics_interval", "2s")
+        .replication("heartbeats_interval", "0s")
 }
 
 /// Source topic `big` (1 partition): small `k0`, oversize `k1`, small `k2`.
@@ -54,7 +32,7 @@ fn seed_with_one_oversize_record(onprem: &Tansu) -> rdkafka::ClientConfig {
     kafka::create_topic(&src, "big", 1);
     let mut big_ok = src.clone();
     big_ok.set("message.max.bytes", "2000000");
-    kafka::produce_raw(
+    kafka::produce_batched(
         &big_ok,
         "big",
         &[
@@ -68,15 +46,12 @@ fn seed_with_one_oversize_record(onprem: &Tansu) -> rdkafka::ClientConfig {
 
 /// `hubmirror run` on `topo`, with the emulator's connection string in the environment.
 fn start(topo: &std::path::Path, eh: &EventHubsEmulator) -> Running {
-    Running::start(
-        topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    )
+    Running::start(topo, &[(CONNECTION_STRING_VAR, &eh.connection_string())])
 }
 
 /// Waits until the samples of `name` with `labels` on /metrics sum to `value`.
 fn wait_for_metric(addr: &str, name: &str, labels: &[&str], value: f64) -> String {
-    poll(Duration::from_secs(60), name, || {
+    wait_for(name, Duration::from_secs(60), || {
         let page = http_status(addr, "/metrics")?.1;
         (metric_sum(&page, name, labels) == value).then_some(page)
     })
@@ -105,7 +80,7 @@ fn oversize_fail_stops_with_a_message_naming_topic_partition_offset_and_size() {
     let eh = EventHubsEmulator::start();
     seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
-    let topo = topology(&work, &onprem, &eh, "", "");
+    let topo = topology(&onprem, &eh).write(&work);
     let mut run = start(&topo, &eh);
     let status = run
         .wait(Duration::from_secs(60))
@@ -128,7 +103,9 @@ fn oversize_skip_counts_it_and_goes_on() {
     let eh = EventHubsEmulator::start();
     seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
-    let topo = topology(&work, &onprem, &eh, "    oversize: skip", "");
+    let topo = topology(&onprem, &eh)
+        .flow_set("oversize", "skip")
+        .write(&work);
     let mut run = start(&topo, &eh);
     assert_copied(&eh, &["k0", "k2"]);
     wait_for_metric(
@@ -150,7 +127,9 @@ fn oversize_dead_letter_writes_it_to_the_source_cluster_with_its_coordinates() {
     let eh = EventHubsEmulator::start();
     let src = seed_with_one_oversize_record(&onprem);
     let work = Workdir::new();
-    let topo = topology(&work, &onprem, &eh, "    oversize: dead_letter", "");
+    let topo = topology(&onprem, &eh)
+        .flow_set("oversize", "dead_letter")
+        .write(&work);
     let mut run = start(&topo, &eh);
     assert_copied(&eh, &["k0", "k2"]);
     let mut reader = src.clone();
@@ -201,13 +180,9 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
     let work = Workdir::new();
     // Event Hubs answers POLICY_VIOLATION to a produce throttled past its timeout; a short
     // timeout makes that happen within the test's 6 s window.
-    let topo = topology(
-        &work,
-        &onprem,
-        &eh,
-        "",
-        "    client:\n      request.timeout.ms: \"2000\"",
-    );
+    let topo = topology(&onprem, &eh)
+        .client("eventhub", "request.timeout.ms", "2000")
+        .write(&work);
     let mut run = start(&topo, &eh);
     let addr = work.metrics_addr();
     let flow = ["source=\"onprem\"", "target=\"eventhub\"", "topic=\"big\""];
@@ -229,7 +204,7 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
     );
     run.wait_for_line(&["throttled by the target"], Duration::from_secs(20));
     run.wait_for_line(&["recovered"], Duration::from_secs(60));
-    let page = poll(Duration::from_secs(60), "second half replicated", || {
+    let page = wait_for("second half replicated", Duration::from_secs(60), || {
         let page = http_status(&addr, "/metrics")?.1;
         (replicated(&page) >= RECORDS as f64).then_some(page)
     });
@@ -251,7 +226,19 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
     let pair = ["source=\"onprem\"", "target=\"eventhub\""];
     assert!(metric_sum(&page, "hubmirror_errors_total", &["kind=\"throttled\""]) >= 1.0);
     assert!(metric_sum(&page, "hubmirror_flow_restarts_total", &pair) >= 1.0);
-    assert_eq!(http_status(&addr, "/readyz").map(|r| r.0), Some(200));
+    // The restarted flow settles everything it sent: the records the failed run left
+    // unsettled are not counted as in flight forever (that would make /readyz report a stall
+    // as soon as the flow goes idle).
+    let in_flight = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|s| s[0]["records_in_flight"].as_u64())
+    };
+    wait_for("nothing left in flight", Duration::from_secs(10), || {
+        in_flight(&http_status(&addr, "/status")?.1).filter(|n| *n == 0)
+    });
+    let (code, body) = http_status(&addr, "/readyz").expect("/readyz answers");
+    assert_eq!(code, 200, "{body}");
 
     // Nothing lost, nothing doubled, and per partition in source order.
     let copies = kafka::read_all(
@@ -295,12 +282,9 @@ fn throttled_past_the_timeout_backs_off_and_loses_nothing_in_order() {
 
 #[test]
 fn records_are_re_encoded_with_the_target_compression_whatever_the_source_used() {
-    use hubmirror::emulator::Compression;
+    use support::emulator::Compression;
     const RECORDS: usize = 500;
-    for (setting, expected) in [
-        ("", Compression::None),
-        ("    compression: gzip", Compression::Gzip),
-    ] {
+    for (setting, expected) in [(None, Compression::None), (Some("gzip"), Compression::Gzip)] {
         let onprem = Tansu::start();
         let eh = EventHubsEmulator::start();
         let mut lz4 = kafka::plain(&onprem.listener());
@@ -308,11 +292,12 @@ fn records_are_re_encoded_with_the_target_compression_whatever_the_source_used()
         lz4.set("compression.type", "lz4");
         kafka::produce_test_records(&lz4, "big", 2, 0..RECORDS, 1_700_000_000_000);
         let work = Workdir::new();
-        let topo = topology(&work, &onprem, &eh, "", setting);
-        let mut run = Running::start(
-            &topo,
-            &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-        );
+        let mut topo = topology(&onprem, &eh);
+        if let Some(codec) = setting {
+            topo = topo.set("eventhub", "compression", codec);
+        }
+        let topo = topo.write(&work);
+        let mut run = Running::start(&topo, &[(CONNECTION_STRING_VAR, &eh.connection_string())]);
         let copies = kafka::read_all(
             &eh.client_config(),
             "onprem.big",

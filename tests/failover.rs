@@ -1,11 +1,12 @@
 //! Failover exactness on real tansu brokers with the real `hubmirror run` (flow a → b, all
 //! groups, checkpoints every second) and CLI; an rdkafka client plays the consumer group `app`.
-//! Every record, on a and on b, is alone in its batch (tansu 0.6.0 cannot fetch from inside a
-//! batch; see the README's tansu caveats).
+//! Records are batched on a (the application's producer) and on b (hubmirror's copies), so the
+//! group stops, and resumes after failover, in the middle of record batches.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,9 +15,11 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
-use support::hubmirror::{run_to_end, Running, Workdir};
+use support::hubmirror::{http_get, metric_sum, run_to_end, Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::{free_port, Tansu};
+use support::topology::TopologyBuilder;
+use support::wait_for;
 
 const GROUP: &str = "app";
 const RECORDS: usize = 10_000;
@@ -33,218 +36,13 @@ const CHECKPOINTS: &str = "checkpoints --group app";
 /// partition → offset.
 type Pos = BTreeMap<i32, i64>;
 
-/// Hubmirror first, so it is killed before its brokers.
-struct Site {
-    run: Option<Running>,
-    work: Workdir,
-    topology: PathBuf,
-    /// `orders` on b: the remote name of a's `orders`.
-    remote: &'static str,
-    ca: ClientConfig,
-    cb: ClientConfig,
-    a: Option<Tansu>,
-    b: Tansu,
-}
+#[path = "failover/app.rs"]
+mod app;
+#[path = "failover/site.rs"]
+mod site;
 
-impl Site {
-    /// Brokers a and b, `orders` with `partitions` on a (and on b when `on_b`).
-    fn new(policy: &'static str, partitions: i32, on_b: bool) -> Site {
-        let (a, b) = (Tansu::start(), Tansu::start());
-        let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
-        kafka::create_topic(&ca, "orders", partitions);
-        if on_b {
-            kafka::create_topic(&cb, "orders", partitions);
-        }
-        let work = Workdir::new();
-        let topology = work.topology(&topology(policy, &a, &b, "./store", ""));
-        let remote = ["a.orders", "orders"][usize::from(policy == "identity")];
-        let (run, a) = (None, Some(a));
-        Site {
-            run,
-            work,
-            topology,
-            remote,
-            ca,
-            cb,
-            a,
-            b,
-        }
-    }
-
-    fn start_run(&mut self) {
-        self.run = Some(Running::start(&self.topology, &[]));
-    }
-
-    /// Polls `checkpoints --group app --json` until its upstream offsets are `pos`.
-    fn checkpoint_at(&self, pos: &Pos) {
-        let started = Instant::now();
-        let check = || upstream(&json(&self.topology, CHECKPOINTS)) == *pos;
-        wait_until(&format!("a checkpoint at {pos:?}"), check);
-        eprintln!("checkpoint at {pos:?} after {:?}", started.elapsed());
-    }
-
-    /// `failover ... --execute --json`: a committed row per partition of `pos` (the group's
-    /// offsets on a), each answered `via`.
-    fn failover(&self, via: &str, pos: &Pos) {
-        let rows = json(&self.topology, FAILOVER);
-        assert_eq!(upstream(&rows), *pos, "{rows:?}");
-        for r in &rows {
-            assert!(r["committed"] == true && r["via"] == via, "{r}");
-            assert_eq!(r["target_topic"], self.remote, "{r}");
-        }
-    }
-}
-
-/// `hubmirror <command> --json -c <topology>`, which must exit 0: its array.
-fn json(topology: &Path, command: &str) -> Vec<Value> {
-    let c = topology.to_string_lossy().into_owned();
-    let args: Vec<&str> = command.split(' ').collect();
-    let out = run_to_end(&[&args[..], &["--json", "-c", &c]].concat(), &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "hubmirror {args:?}: {stdout}{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
-}
-
-fn topology(policy: &str, a: &Tansu, b: &Tansu, store: &str, extra: &str) -> String {
-    format!(
-        r#"clusters:
-  a: {{ bootstrap_servers: "{a}", client: {{ batch.num.messages: "1" }} }}
-  b: {{ bootstrap_servers: "{b}", client: {{ batch.num.messages: "1" }} }}
-flows: [{{ source: a, target: b, topics: [orders], groups: [".*"] }}]
-replication: {{ policy: {policy}, checkpoints_interval: 1s, refresh_topics_interval: 1s }}
-store: {{ path: {store} }}
-{extra}"#,
-        a = a.listener(),
-        b = b.listener(),
-    )
-}
-
-/// Calls `done` every 200 ms until it says yes; panics after [`LONG`] naming `what`.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {LONG:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// partition → upstream_offset of `checkpoints`, `translate` or `failover` rows.
-fn upstream(rows: &[Value]) -> Pos {
-    let row = |r: &Value| (num(r, "partition") as i32, num(r, "upstream_offset"));
-    rows.iter().map(row).collect()
-}
-
-/// Field `k` of a JSON row, a number (-1 when it is not).
-fn num(r: &Value, k: &str) -> i64 {
-    r[k].as_i64().unwrap_or(-1)
-}
-
-fn key_of(r: &Rec) -> String {
-    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()
-}
-
-fn keys(recs: &[Rec]) -> BTreeSet<String> {
-    recs.iter().map(key_of).collect()
-}
-
-/// Keys `<prefix>-i` for `i < n` not in `read`.
-fn unread(prefix: &str, n: usize, read: &BTreeSet<String>) -> BTreeSet<String> {
-    let all = (0..n).map(|i| format!("{prefix}-{i}"));
-    all.filter(|k| !read.contains(k)).collect()
-}
-
-/// Records `<prefix>-i` for `i < n` on partition `i % partitions` of `orders` on an empty a,
-/// each alone in its batch: checks that record `i` is at offset `i / partitions` and that a
-/// fetch starting at an odd offset in the middle gets exactly that record.
-fn produce(cfg: &ClientConfig, prefix: &str, n: usize, partitions: i32) {
-    let started = Instant::now();
-    let parts = partitions as usize;
-    let rec = |i: usize| {
-        (
-            (i % parts) as i32,
-            format!("{prefix}-{i}").into_bytes(),
-            vec![0; 20],
-        )
-    };
-    let records: Vec<_> = (0..n).map(rec).collect();
-    let offsets = kafka::produce_fast_one_per_batch(cfg, "orders", &records);
-    assert_eq!(
-        offsets,
-        (0..n).map(|i| (i / parts) as i64).collect::<Vec<_>>()
-    );
-    let at = (n / parts / 2) | 1;
-    for p in 0..parts {
-        let r = kafka::first_record_from(cfg, "orders", p as i32, at as i64);
-        assert_eq!(key_of(&r), format!("{prefix}-{}", at * parts + p), "{r:?}");
-    }
-    eprintln!(
-        "produced {n} records on a, one per batch, in {:?}",
-        started.elapsed()
-    );
-}
-
-/// A member of `app` on a consumes exactly `count[p]` records of each partition `p`, from
-/// `from[p]` on (checked: nothing skipped), commits exactly after them and leaves. Returns the
-/// records and the group's new offsets.
-fn consume_on_a(cfg: &ClientConfig, from: &Pos, count: &[i64]) -> (Vec<Rec>, Pos) {
-    let consumer = kafka::group_consumer(cfg, GROUP, &["orders"]);
-    let mut read: BTreeMap<i32, Vec<Rec>> = BTreeMap::new();
-    let deadline = Instant::now() + LONG;
-    let have = |read: &BTreeMap<i32, Vec<Rec>>, p: i32| read.get(&p).map_or(0, Vec::len) as i64;
-    while (0..count.len()).any(|p| have(&read, p as i32) < count[p]) {
-        assert!(Instant::now() < deadline, "app consumed only {read:?}");
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let r = Rec::from(&m.expect("consume"));
-        let done = have(&read, r.partition);
-        if done < count[r.partition as usize] {
-            let next = from.get(&r.partition).unwrap_or(&0) + done;
-            assert_eq!(r.offset, next, "app reads orders/{} in order", r.partition);
-            read.entry(r.partition).or_default().push(r);
-        }
-    }
-    let pos: Pos = read
-        .iter()
-        .map(|(p, rs)| (*p, rs.last().unwrap().offset + 1))
-        .collect();
-    let mut tpl = TopicPartitionList::new();
-    for (p, o) in &pos {
-        tpl.add_partition_offset("orders", *p, Offset::Offset(*o))
-            .unwrap();
-    }
-    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
-    (read.into_values().flatten().collect(), pos)
-}
-
-/// A new member of `app` on b reads `topic` until it has every key in `want`, then 2 s more;
-/// or until nothing came for 20 s (the caller counts what is missing).
-fn read_on_b(cfg: &ClientConfig, topic: &str, want: &BTreeSet<String>) -> Vec<Rec> {
-    let consumer = kafka::group_consumer(cfg, GROUP, &[topic]);
-    let (mut last, mut quiet_until, mut missing) = (Instant::now(), None, want.clone());
-    let mut got = Vec::new();
-    while quiet_until.is_none_or(|q| Instant::now() < q) && last.elapsed() < IDLE {
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let r = Rec::from(&m.expect("consume"));
-            missing.remove(&key_of(&r));
-            got.push(r);
-            last = Instant::now();
-        }
-        if quiet_until.is_none() && missing.is_empty() {
-            quiet_until = Some(Instant::now() + Duration::from_secs(2));
-        }
-    }
-    got
-}
-
-/// (lost, duplicates): keys of `want` never read; reads of keys not wanted, and of wanted
-/// keys beyond their first.
-fn lost_and_duplicates(got: &[Rec], want: &BTreeSet<String>) -> (usize, usize) {
-    let keys = keys(got);
-    let lost = want.difference(&keys).count();
-    (lost, got.len() - keys.intersection(want).count())
-}
+use app::*;
+use site::*;
 
 /// Tests 1 and 2 up to the checkpoint: 10,000 records on a (3 partitions), all of them on b,
 /// and `app` at [`CONSUMED`] on a with a checkpoint there: the site, the keys read, the offsets.
@@ -298,9 +96,10 @@ fn consuming_after_the_last_checkpoint_repeats_at_most_what_was_consumed_since()
     // Wait for the checkpoint in `a.checkpoints.internal` on b too: `checkpoints` with a
     // topology whose store does not exist and whose metrics port no daemon answers reads it.
     let lost_site = site.work.path().join("site-lost.yaml");
-    let metrics = format!("metrics: {{ listen: 127.0.0.1:{} }}\n", free_port());
     let a = site.a.as_ref().unwrap();
-    let text = topology("default", a, &site.b, "./no-store", &metrics);
+    let text = topology("default", a, &site.b, "./no-store")
+        .metrics(&format!("127.0.0.1:{}", free_port()))
+        .yaml();
     std::fs::write(&lost_site, text).unwrap();
     wait_until("the checkpoint in b's checkpoints topic", || {
         let rows = json(&lost_site, CHECKPOINTS);
@@ -352,24 +151,33 @@ fn consuming_after_the_last_checkpoint_repeats_at_most_what_was_consumed_since()
 #[test]
 fn identity_translation_is_exact_with_local_producers_on_the_target() {
     const N: usize = 3_000;
+    const CHUNK: usize = 100;
     let mut site = Site::new("identity", 2, true);
-    produce(&site.ca, "a", N, 2);
-    // A local producer writes b-0, b-1, ... to `orders` on b, one per batch, while the copies
-    // of a's records arrive, until they all did.
+    // A local producer writes b-0, b-1, ... to `orders` on b, batched, until every copy of a's
+    // records has arrived. a's records are written in chunks while `run` copies them, each
+    // chunk once the previous one is copied, so local records land between chunks of copies
+    // while none can land inside a batch of copies. (The pace comes from hubmirror's own count
+    // of acknowledged copies: a consumer following b's `orders` could miss records of the two
+    // writers there on tansu; see the README's caveats. Everything is read back afterwards.)
     let stop = Arc::new(AtomicBool::new(false));
     let (cb, halt) = (site.cb.clone(), stop.clone());
-    let local = std::thread::spawn(move || {
-        kafka::produce_one_per_batch_until(&cb, "orders", 2, "b", &halt)
-    });
+    let local = std::thread::spawn(move || kafka::produce_until(&cb, "orders", 2, "b", &halt));
     site.start_run();
-    let (probe, mut copies) = (kafka::group_consumer(&site.cb, "probe", &["orders"]), 0);
-    wait_until("every copy on b", || {
-        while let Some(m) = probe.poll(Duration::from_millis(100)) {
-            copies += usize::from(key_of(&Rec::from(&m.expect("consume"))).starts_with("a-"));
-        }
-        copies >= N
-    });
-    drop(probe);
+    let metrics = site.work.metrics_addr();
+    let copied = || {
+        let page = http_get(&metrics, "/metrics").unwrap_or_default();
+        metric_sum(
+            &page,
+            "hubmirror_records_replicated_total",
+            &["source=\"a\"", "topic=\"orders\""],
+        )
+    };
+    for start in (0..N).step_by(CHUNK) {
+        produce_range(&site.ca, "a", start..start + CHUNK, 2);
+        wait_until("the chunk's copies acknowledged on b", || {
+            copied() >= (start + CHUNK) as f64
+        });
+    }
     stop.store(true, Ordering::Relaxed);
     let locals = local.join().expect("local producer");
     let on_b = kafka::read_all(&site.cb, "orders", N + locals, LONG);

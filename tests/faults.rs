@@ -1,7 +1,7 @@
 //! Fault tests against real brokers (issue 6): hubmirror killed with SIGKILL mid-stream, the
 //! source or the target frozen (SIGSTOP), every connection to the Event Hubs emulator cut, and
 //! the emulator restarted — each while a background thread streams records into the source,
-//! one record per batch (tansu 0.6.0 skips the rest of a batch when a fetch starts inside it).
+//! batched as applications produce them (so hubmirror resumes inside record batches).
 //!
 //! Each test asserts that no acknowledged source record is missing on the target, that hubmirror
 //! stayed up (process alive, `/healthz` 200) and said not-ready (`/readyz` 503) during the fault,
@@ -17,7 +17,7 @@
 //! blamed on hubmirror). `FAULT_SEED=<n>` repeats the kill test's random kill moments;
 //! `FAULT_DEBUG=1` prints hubmirror's log after each recovery.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -32,9 +32,11 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedPro
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use support::emulator::EventHubsEmulator;
-use support::hubmirror::{http_status, poll, signal, Running, Workdir};
+use support::hubmirror::{http_status, signal, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
+use support::wait_for;
 
 /// The source topic every test streams into.
 const TOPIC: &str = "orders";
@@ -143,9 +145,9 @@ fn kill_9_three_times_during_a_100k_stream() {
         // (records 10k-20k, 35k-45k, 60k-70k), and at least a second after the last recovery.
         let at = RECORDS / 4 * (kill - 1) + 10_000 + rng.below(10_000);
         std::thread::sleep(Duration::from_secs(1));
-        poll(
-            Duration::from_secs(120),
+        wait_for(
             &format!("kill {kill}: {at} records acknowledged"),
+            Duration::from_secs(120),
             || (stream.acked() >= at).then_some(()),
         );
         if stream.finished() {

@@ -3,12 +3,12 @@
 //! from idle ones, committing a group's offsets from outside so that its next consumer starts
 //! exactly there, and reading the latest checkpoints back from a checkpoints topic.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hubmirror::checkpoint::{
     checkpoints_topic, commit_group_offsets, committed_offsets, describe_group, group_is_active,
@@ -20,21 +20,10 @@ use regex::Regex;
 use support::emulator::EventHubsEmulator;
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::wait_for;
 
 /// What every cluster call here may take.
 const T: Duration = Duration::from_secs(15);
-
-/// Polls `check` every 100 ms until it returns `Some`, or panics at `timeout` naming `what`.
-fn wait_for<V>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<V>) -> V {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn anchored(patterns: &[&str]) -> Vec<Regex> {
     patterns
@@ -113,7 +102,7 @@ fn reads_the_committed_offsets_of_a_group() {
     let records: Vec<Raw> = (0..13)
         .map(|i| (i % 2, format!("k{i}").into_bytes(), b"v".to_vec()))
         .collect();
-    kafka::produce_raw(&cfg, "orders", &records);
+    kafka::produce_batched(&cfg, "orders", &records);
     kafka::produce_test_records(&cfg, "other", 2, 0..4, 1_700_000_000_000);
 
     let recs = consume_and_commit(&cfg, "app", "orders", 13);
@@ -146,7 +135,7 @@ fn a_group_is_active_while_a_member_polls_and_idle_after_it_closed() {
     eprintln!("unknown group: {unknown:?}");
     assert_eq!(unknown.members, 0);
 
-    // The member consumes everything, commits (tansu 0.6.0 lists, and so describes, only groups
+    // The member consumes everything, commits (tansu lists, and so describes, only groups
     // that have committed offsets), and keeps polling until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let member = {
@@ -215,9 +204,8 @@ fn committed_offsets_of_an_idle_group_are_where_its_next_consumer_starts() {
     let broker = Tansu::start();
     let cfg = kafka::plain(&broker.listener());
     kafka::create_topic(&cfg, "orders", 2);
-    // One record per batch: tansu 0.6.0 answers a fetch from an offset inside a batch with the
-    // batches that start after it (the rest of that batch is skipped), so a resume point must
-    // be a batch boundary for this test to see where the consumer really starts.
+    // Batched: the resume points below are inside record batches, where the consumer must
+    // start exactly.
     let records: Vec<Raw> = (0..20)
         .map(|i| {
             (
@@ -227,7 +215,7 @@ fn committed_offsets_of_an_idle_group_are_where_its_next_consumer_starts() {
             )
         })
         .collect();
-    kafka::produce_one_per_batch(&cfg, "orders", &records);
+    kafka::produce_batched(&cfg, "orders", &records);
 
     let offsets = vec![("orders".to_string(), 0, 3), ("orders".to_string(), 1, 7)];
     commit_group_offsets(cfg.clone(), "moved", &offsets, T).expect("commit");
@@ -329,7 +317,7 @@ fn reads_the_latest_checkpoint_per_group_topic_and_partition() {
         &checkpoint("billing", "onprem.orders", 0, 3, 1),
     )]);
     for b in &batches {
-        kafka::produce_raw(&cfg, &topic, b);
+        kafka::produce_batched(&cfg, &topic, b);
     }
 
     let got = read_checkpoints(cfg.clone(), &topic, T).expect("read");
@@ -383,7 +371,7 @@ fn groups_and_checkpoints_through_the_event_hubs_emulator() {
         .expect("absent")
         .is_empty());
     kafka::create_topic(&cfg, &topic, 1);
-    kafka::produce_raw(
+    kafka::produce_batched(
         &cfg,
         &topic,
         &[

@@ -2,7 +2,7 @@
 //! MM2's format, replicated as `<source>.heartbeats`, reported by `/status`, switched off per
 //! cluster, and read back by `heartbeat::latest_heartbeats` (despite tansu's ListOffsets bug).
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,6 +14,7 @@ use rdkafka::ClientConfig;
 use support::hubmirror::{Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 
 fn topology(
     work: &Workdir,
@@ -21,28 +22,15 @@ fn topology(
     b: &Tansu,
     (a_heartbeats, b_heartbeats): (bool, bool),
 ) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  a:
-    bootstrap_servers: "{a}"
-    heartbeats: {a_heartbeats}
-  b:
-    bootstrap_servers: "{b}"
-    heartbeats: {b_heartbeats}
-flows:
-  - source: a
-    target: b
-    topics: ["data"]
-replication:
-  heartbeats_interval: 200ms
-  refresh_topics_interval: 1s
-store:
-  path: ./data
-"#,
-        a = a.listener(),
-        b = b.listener(),
-    ))
+    TopologyBuilder::new()
+        .tansu("a", a)
+        .set("a", "heartbeats", &a_heartbeats.to_string())
+        .tansu("b", b)
+        .set("b", "heartbeats", &b_heartbeats.to_string())
+        .flow("a", "b", &["data"])
+        .replication("heartbeats_interval", "200ms")
+        .replication("refresh_topics_interval", "1s")
+        .write(work)
 }
 
 /// Brokers a and b, `data` on a with 20 records, and a running `a → b`.

@@ -3,45 +3,31 @@
 //! object per line with a line per state change, and the connection string's key appears in no
 //! output stream and on no page — all against real brokers (tansu, and the Event Hubs emulator).
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::Duration;
 
 use support::emulator::EventHubsEmulator;
-use support::hubmirror::{http_status, metric_sum, poll, Running, Workdir};
+use support::hubmirror::{http_status, metric_sum, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
+use support::wait_for;
 
 const PARTITIONS: i32 = 3;
 const FIRST: usize = 3_000;
 const SECOND: usize = 1_000;
 
 fn topology(work: &Workdir, onprem: &Tansu, eh: &EventHubsEmulator) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  onprem:
-    bootstrap_servers: "{onprem}"
-  eventhub:
-    event_hubs:
-      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
-    tls:
-      ca_file: "{ca}"
-flows:
-  - source: onprem
-    target: eventhub
-    topics: ["orders"]
-    groups: [".*"]
-replication:
-  refresh_topics_interval: 2s
-  heartbeats_interval: 200ms
-  checkpoints_interval: 1s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        ca = eh.ca_file().display(),
-    ))
+    TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .event_hubs("eventhub", eh)
+        .flow("onprem", "eventhub", &["orders"])
+        .flow_set("groups", r#"[".*"]"#)
+        .replication("refresh_topics_interval", "2s")
+        .replication("heartbeats_interval", "200ms")
+        .replication("checkpoints_interval", "1s")
+        .write(work)
 }
 
 /// The /metrics page, when the daemon answers 200.
@@ -95,7 +81,7 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
     let mut run = Running::start_with_args(
         &topo,
         &["--log-format", "json"],
-        &[("EVENTHUB_CONNECTION_STRING", &conn), ("RUST_LOG", "debug")],
+        &[(CONNECTION_STRING_VAR, &conn), ("RUST_LOG", "debug")],
     );
 
     // Everything replicated: the counters equal what the test produced, lag is 0 everywhere.
@@ -104,7 +90,7 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
         "target=\"eventhub\"",
         "topic=\"orders\"",
     ];
-    let page = poll(Duration::from_secs(90), "all records replicated", || {
+    let page = wait_for("all records replicated", Duration::from_secs(90), || {
         let page = scrape(&addr)?;
         let done = metric_sum(&page, "hubmirror_records_replicated_total", &flow) == FIRST as f64
             && lags(&page).is_some_and(|l| l.iter().all(|x| *x == 0.0));
@@ -134,9 +120,9 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
         ),
         0.0
     );
-    let page = poll(
-        Duration::from_secs(30),
+    let page = wait_for(
         "heartbeat and checkpoint ages",
+        Duration::from_secs(30),
         || {
             let page = scrape(&addr)?;
             let ok = page.contains("hubmirror_heartbeat_age_seconds{")
@@ -161,16 +147,16 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
         FIRST..FIRST + SECOND,
         1_700_000_000_000,
     );
-    let (_, why) = poll(Duration::from_secs(30), "/readyz 503 while frozen", || {
+    let (_, why) = wait_for("/readyz 503 while frozen", Duration::from_secs(30), || {
         http_status(&addr, "/readyz").filter(|(code, _)| *code == 503)
     });
     assert!(
         why.contains("onprem->eventhub") && why.contains("none acknowledged by 'eventhub'"),
         "{why}"
     );
-    poll(
-        Duration::from_secs(30),
+    wait_for(
         "lag = records produced while frozen",
+        Duration::from_secs(30),
         || {
             let page = scrape(&addr)?;
             let lag: f64 = lags(&page)?.iter().sum();
@@ -189,9 +175,9 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
 
     // Thawed: everything arrives, lag back to 0, ready again.
     support::hubmirror::signal(eh.tansu.pid(), nix::sys::signal::Signal::SIGCONT);
-    let page = poll(
-        Duration::from_secs(60),
+    let page = wait_for(
         "recovered after the freeze",
+        Duration::from_secs(60),
         || {
             let page = scrape(&addr)?;
             let done = metric_sum(&page, "hubmirror_records_replicated_total", &flow)
@@ -226,7 +212,7 @@ fn metrics_health_and_json_logs_match_what_was_replicated_and_no_secret_leaks() 
     // `hubmirror status --json` shows the lag per partition the daemon computes.
     let out = support::hubmirror::run_to_end(
         &["status", "--json", "-c", topo.to_str().expect("utf-8 path")],
-        &[("EVENTHUB_CONNECTION_STRING", &conn)],
+        &[(CONNECTION_STRING_VAR, &conn)],
     );
     assert!(
         out.status.success(),

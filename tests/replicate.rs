@@ -1,7 +1,7 @@
 //! One flow, end to end, on real brokers: on-prem tansu ↔ the Event Hubs emulator (TLS, SASL
 //! PLAIN with a connection string, in front of tansu), through the real `hubmirror run`.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use support::emulator::EventHubsEmulator;
 use support::hubmirror::{Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
 
 const RECORDS: usize = 10_000;
 const PARTITIONS: i32 = 4;
@@ -25,29 +26,13 @@ fn topology(
     target: &str,
     topic: &str,
 ) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  onprem:
-    bootstrap_servers: "{onprem}"
-  eventhub:
-    event_hubs:
-      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
-    tls:
-      ca_file: "{ca}"
-flows:
-  - source: {source}
-    target: {target}
-    topics: ["{topic}"]
-replication:
-  policy: default
-  refresh_topics_interval: 2s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        ca = eh.ca_file().display(),
-    ))
+    TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .event_hubs("eventhub", eh)
+        .flow(source, target, &[topic])
+        .replication("policy", "default")
+        .replication("refresh_topics_interval", "2s")
+        .write(work)
 }
 
 /// Asserts that `target` holds exactly one faithful copy of each record of `source`.
@@ -123,10 +108,7 @@ fn onprem_to_event_hubs_exactly_once_each_in_order() {
 
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "onprem", "eventhub", "testeh");
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    );
+    let mut run = Running::start(&topo, &[(CONNECTION_STRING_VAR, &eh.connection_string())]);
 
     let copies = kafka::read_all(
         &eh.client_config(),
@@ -149,10 +131,7 @@ fn event_hubs_to_onprem_exactly_once_each_in_order() {
 
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "eventhub", "onprem", "testeh");
-    let mut run = Running::start(
-        &topo,
-        &[("EVENTHUB_CONNECTION_STRING", &eh.connection_string())],
-    );
+    let mut run = Running::start(&topo, &[(CONNECTION_STRING_VAR, &eh.connection_string())]);
 
     let copies = kafka::read_all(
         &kafka::plain(&onprem.listener()),
@@ -187,7 +166,7 @@ fn wrong_shared_access_key_fails_fast_with_one_clear_line_and_no_secret() {
 
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "onprem", "eventhub", "testeh");
-    let mut run = Running::start(&topo, &[("EVENTHUB_CONNECTION_STRING", &wrong)]);
+    let mut run = Running::start(&topo, &[(CONNECTION_STRING_VAR, &wrong)]);
     let status = run
         .wait(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("still running after 30 s\n{}", run.output()));
@@ -216,7 +195,7 @@ fn stop_and_restart_loses_nothing() {
 
     let work = Workdir::new();
     let topo = topology(&work, &onprem, &eh, "onprem", "eventhub", "testeh");
-    let env = [("EVENTHUB_CONNECTION_STRING", eh.connection_string())];
+    let env = [(CONNECTION_STRING_VAR, eh.connection_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     let mut first = Running::start(&topo, &env);

@@ -2,7 +2,7 @@
 //! target already holds (as after a kill -9 between acknowledgement and commit) resumes after
 //! the target's last copy, not at the committed offset — nothing written twice, nothing lost.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::Duration;
 
@@ -13,21 +13,23 @@ use rdkafka::{Offset, TopicPartitionList};
 use support::hubmirror::{Running, Workdir};
 use support::kafka::{self, Rec};
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 
 const PARTITIONS: i32 = 3;
 
 fn topology(work: &Workdir, a: &Tansu, b: &Tansu, policy: &str) -> std::path::PathBuf {
-    work.topology(&format!(
-        "clusters:\n  a:\n    bootstrap_servers: \"{}\"\n    heartbeats: false\n  b:\n    \
-         bootstrap_servers: \"{}\"\n    heartbeats: false\n\
-         flows:\n  - {{source: a, target: b, topics: [t]}}\n\
-         replication:\n  policy: {policy}\n  refresh_topics_interval: 2s\nstore:\n  path: ./data\n",
-        a.listener(),
-        b.listener()
-    ))
+    TopologyBuilder::new()
+        .tansu("a", a)
+        .set("a", "heartbeats", "false")
+        .tansu("b", b)
+        .set("b", "heartbeats", "false")
+        .flow("a", "b", &["t"])
+        .replication("policy", policy)
+        .replication("refresh_topics_interval", "2s")
+        .write(work)
 }
 
-/// `n` records `<prefix>-<i>` spread over the partitions, each in its own batch on the source.
+/// `n` records `<prefix>-<i>` spread over the partitions, batched on the source.
 fn produce(a: &Tansu, prefix: &str, n: usize) {
     let records: Vec<(i32, Vec<u8>, Vec<u8>)> = (0..n)
         .map(|i| {
@@ -35,7 +37,7 @@ fn produce(a: &Tansu, prefix: &str, n: usize) {
             ((i as i32) % PARTITIONS, k.clone(), k)
         })
         .collect();
-    kafka::produce_fast_one_per_batch(&kafka::plain(&a.listener()), "t", &records);
+    kafka::produce_batched(&kafka::plain(&a.listener()), "t", &records);
 }
 
 /// Commits offset `to` for every partition of `t` in the flow's group on `a`: the state a

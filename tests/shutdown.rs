@@ -2,7 +2,7 @@
 //! are in flight: the first SIGTERM drains for a bounded time and exits 0 within 10 s; a second
 //! signal exits at once.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use support::hubmirror::{daemon_status, signal, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 
 /// A → B running, B frozen with records in flight.
 fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
@@ -19,12 +20,11 @@ fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
     kafka::create_topic(&kafka::plain(&b.listener()), "a.orders", 2);
     kafka::produce_test_records(&ca, "orders", 2, 0..100, 1_700_000_000_000);
     let work = Workdir::new();
-    let topo = work.topology(&format!(
-        "clusters:\n  a:\n    bootstrap_servers: \"{}\"\n  b:\n    bootstrap_servers: \"{}\"\n\
-         flows:\n  - source: a\n    target: b\n    topics: [orders]\nstore:\n  path: ./data\n",
-        a.listener(),
-        b.listener()
-    ));
+    let topo = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .flow("a", "b", &["orders"])
+        .write(&work);
     let run = Running::start(&topo, &[]);
     kafka::read_all(
         &kafka::plain(&b.listener()),

@@ -1,21 +1,22 @@
 //! `hubmirror run` refuses a store directory it cannot trust, with one clear line, instead of
 //! reusing it: a directory of other files, and a store another `run` holds.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::Duration;
 
 use support::hubmirror::{Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 
 fn topology(work: &Workdir, a: &Tansu, b: &Tansu, store: &str) -> std::path::PathBuf {
-    work.topology(&format!(
-        "clusters:\n  a:\n    bootstrap_servers: \"{}\"\n  b:\n    bootstrap_servers: \"{}\"\n\
-         flows:\n  - {{source: a, target: b, topics: [t]}}\nstore:\n  path: {store}\n",
-        a.listener(),
-        b.listener()
-    ))
+    TopologyBuilder::new()
+        .tansu("a", a)
+        .tansu("b", b)
+        .flow("a", "b", &["t"])
+        .store(store)
+        .write(work)
 }
 
 #[test]
@@ -51,18 +52,10 @@ fn a_second_run_on_the_same_store_is_refused() {
     let topo = topology(&work, &a, &b, "./data");
     let mut first = Running::start(&topo, &[]);
     first.wait_for_line(&["flow started"], Duration::from_secs(30));
-    // The second one has its own metrics port but the same store.
+    // The second one has its own metrics port (its own work directory) but the same store.
     let other = Workdir::new();
-    let text = std::fs::read_to_string(&topo).unwrap().replace(
-        "path: ./data",
-        &format!("path: {}", work.path().join("data").display()),
-    );
-    let text: String = text
-        .lines()
-        .take_while(|l| !l.starts_with("metrics:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let mut second = Running::start(&other.topology(&text), &[]);
+    let store = work.path().join("data").display().to_string();
+    let mut second = Running::start(&topology(&other, &a, &b, &store), &[]);
     let status = second
         .wait(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("second run still running\n{}", second.output()));

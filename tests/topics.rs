@@ -1,35 +1,23 @@
 //! Topic handling of a flow between two plain Kafka clusters (real tansu brokers): remote names,
 //! a missing target topic that may not be created, a target with fewer partitions.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::Duration;
 
 use support::hubmirror::{Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 
 fn topology(work: &Workdir, a: &Tansu, b: &Tansu, create_topics: bool) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  a:
-    bootstrap_servers: "{a}"
-  b:
-    bootstrap_servers: "{b}"
-flows:
-  - source: a
-    target: b
-    topics: ["alpha", "beta", "gamma"]
-replication:
-  create_topics: {create_topics}
-  refresh_topics_interval: 1s
-store:
-  path: ./data
-"#,
-        a = a.listener(),
-        b = b.listener(),
-    ))
+    TopologyBuilder::new()
+        .tansu("a", a)
+        .tansu("b", b)
+        .flow("a", "b", &["alpha", "beta", "gamma"])
+        .replication("create_topics", &create_topics.to_string())
+        .replication("refresh_topics_interval", "1s")
+        .write(work)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! names, and whether the target can take them; and the failures (unreachable cluster, refused
 //! authentication, bad topology) with their exit codes.
 
-mod support;
+use hubmirror_test_support as support;
 
 use std::time::{Duration, Instant};
 
@@ -12,18 +12,15 @@ use support::emulator::EventHubsEmulator;
 use support::hubmirror::{run_to_end, Workdir};
 use support::kafka;
 use support::tansu::{free_port, Tansu};
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
 
 /// A flow `a → b` selecting `orders.*`.
 fn topology(work: &Workdir, a: &str, b: &str) -> std::path::PathBuf {
-    work.topology(&format!(
-        r#"
-clusters:
-  a: {{bootstrap_servers: "{a}"}}
-  b: {{bootstrap_servers: "{b}"}}
-flows:
-  - {{source: a, target: b, topics: ["orders.*"]}}
-"#
-    ))
+    TopologyBuilder::new()
+        .cluster("a", a)
+        .cluster("b", b)
+        .flow("a", "b", &["orders.*"])
+        .write(work)
 }
 
 fn topics(config: &std::path::Path, json: bool, env: &[(&str, &str)]) -> std::process::Output {
@@ -141,21 +138,13 @@ fn refused_authentication_fails_naming_the_cluster_without_the_secret() {
         .replace(support::emulator::KEY, wrong_key);
     assert!(cs.contains(wrong_key));
     let work = Workdir::new();
-    let config = work.topology(&format!(
-        r#"
-clusters:
-  onprem: {{bootstrap_servers: "{a}"}}
-  eventhub:
-    event_hubs: {{connection_string: "${{CS}}"}}
-    tls: {{ca_file: "{ca}"}}
-flows:
-  - {{source: onprem, target: eventhub, topics: [".*"]}}
-"#,
-        a = a.listener(),
-        ca = eh.ca_file().display()
-    ));
+    let config = TopologyBuilder::new()
+        .tansu("onprem", &a)
+        .event_hubs("eventhub", &eh)
+        .flow("onprem", "eventhub", &[".*"])
+        .write(&work);
     let started = Instant::now();
-    let out = topics(&config, true, &[("CS", &cs)]);
+    let out = topics(&config, true, &[(CONNECTION_STRING_VAR, &cs)]);
     let stderr = text(&out.stderr);
     println!(
         "exit {:?} after {:?}: {stderr}",

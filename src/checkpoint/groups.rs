@@ -8,7 +8,7 @@
 //! checks that itself first (like MM2, hubmirror never moves an active group).
 //!
 //! Groups are found and described with ListGroups then DescribeGroups (librdkafka's
-//! `rd_kafka_list_groups`). tansu 0.6.0 lists only groups that have committed offsets, so
+//! `rd_kafka_list_groups`). tansu (the test broker) lists only groups that have committed offsets, so
 //! there a group whose members have not committed yet is not seen (it reads as `Dead`, idle).
 
 use std::sync::mpsc;
@@ -87,7 +87,7 @@ impl GroupDescription {
 }
 
 /// Describes `group` (ListGroups and DescribeGroups). A group the cluster does not list is
-/// reported as `Dead` with no members (on tansu 0.6.0 also a live group that has not committed
+/// reported as `Dead` with no members (on tansu also a live group that has not committed
 /// any offset yet). Blocking: call it off the async runtime.
 pub fn describe_group(
     config: ClientConfig,
@@ -184,7 +184,7 @@ pub fn committed_offsets(
 /// OffsetCommit from outside the group (generation -1, without joining). Partitions not named
 /// keep their offsets. Refuses ([`CheckpointError::GroupActive`], nothing committed) when the
 /// group has active members (see [`describe_group`]): their own commits would overwrite these.
-/// Kafka itself rejects such a commit too, but tansu 0.6.0 accepts it. Fails if any
+/// Kafka itself rejects such a commit too, but tansu 0.6.0 accepted it. Fails if any
 /// partition's commit fails or the cluster does not answer within `timeout` (in which case the
 /// commit may still land later). Blocking: call it off the async runtime.
 pub fn commit_group_offsets(

@@ -27,7 +27,7 @@ pub mod task;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 
 pub use groups::{
     commit_group_offsets, committed_offsets, describe_group, group_is_active, list_groups,
@@ -111,30 +111,15 @@ fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// The partition ids of `topic`, or `None` when the topic does not exist.
+/// The partition ids of `topic`, or `None` when the topic does not exist (all topics are
+/// listed: asking for it by name could create it).
 fn topic_partitions<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<Vec<i32>>, CheckpointError> {
-    let what = || format!("reading the metadata of '{topic}'");
-    let md = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(kafka(what()))?;
-    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
-        return Ok(None);
-    };
-    match t.error().map(RDKafkaErrorCode::from) {
-        None if t.partitions().is_empty() => Ok(None),
-        None => Ok(Some(t.partitions().iter().map(|p| p.id()).collect())),
-        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
-            Ok(None)
-        }
-        Some(code) => Err(CheckpointError::Kafka {
-            what: what(),
-            source: KafkaError::MetadataFetch(code),
-        }),
-    }
+    crate::cluster::metadata::partitions_of(consumer.client(), topic, timeout)
+        .map_err(kafka(format!("reading the metadata of '{topic}'")))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //!
 //! The end of each partition is where librdkafka reports end-of-partition
 //! (`enable.partition.eof`), which comes from the fetch responses' high watermark; ListOffsets
-//! is not used to find it, because tansu 0.6.0 answers ListOffsets(latest) with the last batch's
-//! base offset + 1 instead of the log end.
+//! is not used to find it, because tansu (the test broker) answers ListOffsets(latest) with the
+//! last batch's base offset + 1 instead of the log end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use super::checkpoints_topic::topic_checkpoints;
 use super::error::CommandError;
-use super::offsets::{topic_checkpoints, OffsetSource, Via};
+use super::offsets::{OffsetSource, Via};
 use super::opt::CheckpointsArgs;
 use super::status::table;
 use super::translate::to_json;

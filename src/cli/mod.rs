@@ -2,7 +2,8 @@
 //! `main.rs` only parses and calls [`run`].
 
 pub mod checkpoints;
-mod daemon;
+mod checkpoints_topic;
+mod daemon_client;
 mod direction;
 mod error;
 pub mod failover;

@@ -7,7 +7,8 @@
 //! 2. **the store**: nothing answers there, so the store at `store.path` is opened directly —
 //!    never created: a missing or empty directory means the store is lost;
 //! 3. **the checkpoints topic**: without a store, `<source>.checkpoints.internal` on the flow's
-//!    target still holds the latest checkpoints that `run` wrote there ([`topic_checkpoints`]).
+//!    target still holds the latest checkpoints that `run` wrote there
+//!    ([`super::checkpoints_topic`]).
 //!
 //! [`OffsetSource`] is one of the first two; [`Via`] names which of the three gave an answer
 //! (the `via` field of every JSON element).
@@ -18,13 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::daemon::{self, DaemonError};
-use super::error::CommandError;
-use crate::checkpoint::{self, CheckpointError};
-use crate::cluster;
-use crate::naming::Naming;
+use super::daemon_client::{self, DaemonError};
 use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
-use crate::topology::{Flow, Topology};
+use crate::topology::Topology;
 
 /// How long one request to a cluster may take.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -101,7 +98,7 @@ impl OffsetSource {
         let (addr, path) = (t.metrics.listen, t.store.path.as_path());
         let deadline = Instant::now() + BUSY_WAIT;
         loop {
-            match daemon::get(addr, "/healthz") {
+            match daemon_client::get(addr, "/healthz") {
                 Ok(Some(_)) => return Ok(Some(OffsetSource::Daemon(addr))),
                 Ok(None) => {}
                 Err(e) => tracing::debug!("metrics.listen does not answer like hubmirror: {e}"),
@@ -142,9 +139,9 @@ impl OffsetSource {
     pub fn checkpoints(&self, group: Option<&str>) -> Result<Vec<StoredCheckpoint>, OffsetsError> {
         match self {
             OffsetSource::Daemon(addr) => {
-                let q = group.map(|g| daemon::query(&[("group", g)]));
+                let q = group.map(|g| daemon_client::query(&[("group", g)]));
                 let path = format!("/store/checkpoints{}", q.unwrap_or_default());
-                daemon::get_json(*addr, &path)?.ok_or(OffsetsError::DaemonGone(*addr))
+                daemon_client::get_json(*addr, &path)?.ok_or(OffsetsError::DaemonGone(*addr))
             }
             OffsetSource::Store(s) => Ok(s.checkpoints(group)?),
         }
@@ -182,14 +179,15 @@ impl OffsetSource {
         offset: i64,
     ) -> Result<T, OffsetsError> {
         let (partition, offset) = (key.partition.to_string(), offset.to_string());
-        let q = daemon::query(&[
+        let q = daemon_client::query(&[
             ("source", &key.source),
             ("target", &key.target),
             ("topic", &key.topic),
             ("partition", &partition),
             ("offset", &offset),
         ]);
-        daemon::get_json(addr, &format!("{endpoint}{q}"))?.ok_or(OffsetsError::DaemonGone(addr))
+        daemon_client::get_json(addr, &format!("{endpoint}{q}"))?
+            .ok_or(OffsetsError::DaemonGone(addr))
     }
 }
 
@@ -216,53 +214,5 @@ fn store_exists(path: &Path) -> Result<bool, StoreError> {
             }
             Ok(false)
         }
-    }
-}
-
-/// The latest checkpoints of `flow` (of `group` only, when given) as read from
-/// `<source>.checkpoints.internal` on its target, in the store's shape: the source topic is the
-/// remote name with the flow's source alias taken off (the same name under `identity`), and
-/// `timestamp_ms` is the record's timestamp (0 when it has none). Empty when the topic does
-/// not exist. Fails when the target cannot be read.
-pub fn topic_checkpoints(
-    t: &Topology,
-    flow: &Flow,
-    group: Option<&str>,
-) -> Result<Vec<StoredCheckpoint>, CommandError> {
-    let naming = Naming::from_replication(&t.replication);
-    let target = &t.clusters[&flow.target];
-    // Fails fast, naming the cluster, when it cannot be reached at all.
-    super::topics::list_topics(target, CLUSTER_TIMEOUT)?;
-    let topic = checkpoint::checkpoints_topic(&flow.source);
-    let read = checkpoint::read_latest(cluster::client_config(target), &topic, CLUSTER_TIMEOUT)
-        .map_err(|e: CheckpointError| CommandError::cluster(target, &e))?;
-    Ok(read
-        .into_iter()
-        .filter(|r| group.is_none_or(|g| r.checkpoint.group == g))
-        .map(|r| {
-            let c = r.checkpoint;
-            StoredCheckpoint {
-                source: flow.source.clone(),
-                target: flow.target.clone(),
-                group: c.group,
-                source_topic: source_topic_of(&naming, &flow.source, &c.topic),
-                partition: c.partition,
-                remote_topic: c.topic,
-                upstream_offset: c.upstream_offset,
-                downstream_offset: c.downstream_offset,
-                metadata: c.metadata,
-                timestamp_ms: r.timestamp_ms.unwrap_or(0),
-            }
-        })
-        .collect())
-}
-
-/// The name on the flow's source of `remote`, a topic the flow from `source` wrote: the name
-/// without its source alias (`a.orders` → `orders`), or `remote` itself under `identity`.
-pub fn source_topic_of(naming: &Naming, source: &str, remote: &str) -> String {
-    match (naming.topic_source(remote), naming.upstream_topic(remote)) {
-        (Some(alias), Some(up)) if alias == source => up.to_string(),
-        (None, Some(up)) => up.to_string(),
-        _ => remote.to_string(),
     }
 }

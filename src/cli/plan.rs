@@ -17,9 +17,10 @@
 
 use serde::Serialize;
 
+use super::checkpoints_topic::topic_checkpoints;
 use super::direction::{Direction, Way};
 use super::error::CommandError;
-use super::offsets::{topic_checkpoints, OffsetSource, OffsetsError, Via, CLUSTER_TIMEOUT};
+use super::offsets::{OffsetSource, OffsetsError, Via, CLUSTER_TIMEOUT};
 use super::opt::Move;
 use crate::checkpoint;
 use crate::cluster::client_config;

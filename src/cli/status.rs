@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
-use super::daemon;
+use super::daemon_client;
 use super::opt::StatusArgs;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::client_config;
@@ -177,7 +177,7 @@ fn collect(t: &Topology) -> Status {
 /// The running daemon's `/status`, by (source, target); `None` when nothing answers (or the
 /// answer cannot be used).
 fn daemon_flows(addr: SocketAddr) -> Option<HashMap<(String, String), FlowReport>> {
-    let reports: Vec<FlowReport> = daemon::get_json(addr, "/status").ok()??;
+    let reports: Vec<FlowReport> = daemon_client::get_json(addr, "/status").ok()??;
     Some(
         reports
             .into_iter()

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use regex::Regex;
 
 use crate::cli::opt::ValidateArgs;
-use crate::cluster::{event_hubs, security_protocol};
+use crate::cluster::security_protocol;
 use crate::naming::Naming;
+use crate::topology::event_hubs;
 use crate::topology::{self, Cluster, Flow, Policy, Topology};
 
 /// Runs `validate`: exit 0 and the summary on stdout, or exit 2 and the error on stderr.

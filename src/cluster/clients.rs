@@ -94,8 +94,9 @@ pub fn flow_consumer(
             // ...provided fetching resumes promptly once the queue is below those marks
             // (librdkafka's default waits 1 s, which halves throughput at these sizes).
             ("fetch.queue.backoff.ms", "10"),
-            // A record reaches the target within a few ms of its arrival: brokers that hold a
-            // fetch for its full max wait (tansu does) would otherwise add up to 100 ms.
+            // A record reaches the target within a few ms of its arrival: a broker that looks at
+            // an idle partition again only now and then within the max wait (tansu sleeps half
+            // the remaining wait between looks) would otherwise add up to that much.
             ("fetch.wait.max.ms", "10"),
         ],
     );

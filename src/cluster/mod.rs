@@ -1,21 +1,20 @@
 //! Everything about talking to one cluster: its librdkafka settings ([`client_config`]),
-//! per-role clients ([`clients`]), Azure Event Hubs connection strings ([`event_hubs`]), the
-//! client context that routes librdkafka's logs ([`context`]), and [`Secret`], the string that
-//! never prints.
+//! per-role clients ([`clients`]), the client context that routes librdkafka's logs
+//! ([`context`]), topic lookups that never create a topic ([`metadata`]), and consumer
+//! statistics ([`stats`]). The cluster's model, its secrets and Event Hubs connection strings
+//! are the topology's (`crate::topology`).
 
 pub mod clients;
 pub mod context;
-pub mod event_hubs;
-mod secret;
+pub mod metadata;
 pub mod stats;
 
 use rdkafka::ClientConfig;
 
 pub use context::{ClusterContext, FatalClusterError};
-pub use secret::Secret;
 pub use stats::ConsumerStats;
 
-use crate::topology::Cluster;
+use crate::topology::{event_hubs, Cluster};
 
 /// Settings every client of an Event Hubs namespace gets (before the cluster's `client:` map),
 /// from Microsoft's recommendations for the Kafka endpoint.
@@ -178,7 +177,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::topology::{Sasl, SaslMechanism, Tls};
+    use crate::topology::{Sasl, SaslMechanism, Secret, Tls};
 
     const CS: &str =
         "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=K3Y=";

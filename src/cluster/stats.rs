@@ -88,6 +88,16 @@ impl ConsumerStats {
         }
     }
 
+    /// Forgets response progress: called when a new consumer takes over these statistics (a
+    /// flow restart), so the previous consumer's last response does not count against the new
+    /// one before its first statistics arrive. Watermarks stay: they are still the latest known.
+    pub fn restart(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.rx = 0;
+            inner.rx_grew = None;
+        }
+    }
+
     /// The (low, high) watermark of a partition, when a fetch response has told it.
     pub fn watermarks(&self, topic: &str, partition: i32) -> Option<(i64, i64)> {
         let inner = self.inner.lock().ok()?;
@@ -139,5 +149,19 @@ mod tests {
         assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(true));
         s.update(b"not json");
         assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+    }
+
+    #[test]
+    fn a_restart_forgets_the_previous_consumers_responses() {
+        let s = ConsumerStats::default();
+        s.update(DOC.as_bytes());
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(false));
+        s.restart();
+        assert_eq!(s.responsive_at(later, Duration::from_secs(5)), None);
+        assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+        // The new consumer's first statistics count as progress even with a smaller count.
+        s.update(br#"{"brokers":{"b/1":{"rx":1}}}"#);
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(true));
     }
 }

@@ -209,7 +209,18 @@ impl Acks {
                             if let Some(ts) = p.heartbeat_ts {
                                 self.ctx.status.heartbeat_replicated(ts);
                             }
-                            Ok(Some(downstream))
+                            if downstream < 0 {
+                                // Written, position unknown: nothing past it is recorded or
+                                // committed; the next run finds the copy in the target's tail.
+                                Err(FlowError::Unplaced {
+                                    target: self.ctx.target.clone(),
+                                    topic: route.remote_topic.to_string(),
+                                    partition: p.partition,
+                                    source_offset: p.offset,
+                                })
+                            } else {
+                                Ok(Some(downstream))
+                            }
                         }
                         Err(e) => Err(failure(
                             &self.ctx.target,

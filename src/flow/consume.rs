@@ -32,6 +32,7 @@ use crate::cluster::ClusterContext;
 use crate::metrics::{Metrics, SkipReason};
 use crate::shutdown::CancellationToken;
 use crate::status::{now_ms, FlowStatus};
+use crate::topology::Cluster;
 
 /// Records per [`Batch`] at most.
 pub const MAX_BATCH: usize = 1024;
@@ -61,6 +62,8 @@ pub(super) struct ConsumeLoop {
     pub routes: HashMap<String, (Arc<Route>, Histogram)>,
     /// The flow's `on_data_loss`, for "offset out of range" answers of the source.
     pub guard: Arc<LossGuard>,
+    /// The source cluster: where a partition's real end is read when that answer comes.
+    pub source_cluster: Cluster,
     /// When a consume error was last logged, and how many were not logged since.
     pub quiet: (Option<Instant>, u64),
     /// The batch being filled.
@@ -339,8 +342,9 @@ impl ConsumeLoop {
         ));
         let consumer = self.consumer.clone();
         let status = self.status.clone();
+        let source = self.source_cluster.clone();
         let outside = tokio::task::spawn_blocking(move || {
-            loss::outside_the_log(&*consumer, |t, p| status.position(t, p))
+            loss::outside_the_log(&*consumer, &source, |t, p| status.position(t, p))
         })
         .await
         .map_err(FlowError::join)?

@@ -19,6 +19,16 @@ pub enum FlowError {
     /// A record is larger than the target accepts and the flow's `oversize` is `fail`.
     #[error(transparent)]
     Oversize(Box<OversizeRecord>),
+    /// The target acknowledged a record without its offset (librdkafka reports a retried write
+    /// the broker had already taken this way): the run restarts and reads the copy's position
+    /// back from the target's tail, so the translation store stays exact.
+    #[error("topic '{topic}' partition {partition} on cluster '{target}' acknowledged the record of source offset {source_offset} without its offset (a retried write it had already taken); restarting to read its position back from the target")]
+    Unplaced {
+        target: String,
+        topic: String,
+        partition: i32,
+        source_offset: i64,
+    },
     /// The producer was dropped while records were in flight.
     #[error("the target producer closed with records in flight")]
     ProducerGone,
@@ -104,7 +114,10 @@ impl FlowError {
     /// refusals (authorization, record too large, invalid record) and store failures are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            FlowError::Source { .. } | FlowError::Target { .. } | FlowError::ProducerGone => true,
+            FlowError::Source { .. }
+            | FlowError::Target { .. }
+            | FlowError::ProducerGone
+            | FlowError::Unplaced { .. } => true,
             FlowError::Delivery(d) => !matches!(
                 d.source.rdkafka_error_code(),
                 Some(
@@ -162,6 +175,19 @@ mod tests {
             source_offset: 7,
             source: KafkaError::MessageProduction(code),
         }))
+    }
+
+    #[test]
+    fn an_acknowledgement_without_an_offset_restarts_the_flow() {
+        let e = FlowError::Unplaced {
+            target: "eventhub".into(),
+            topic: "t".into(),
+            partition: 0,
+            source_offset: 7,
+        };
+        assert!(e.is_transient());
+        assert_eq!(e.kind(), "delivery");
+        assert!(e.to_string().contains("source offset 7"), "{e}");
     }
 
     #[test]

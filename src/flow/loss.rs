@@ -13,8 +13,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::Offset;
 
 use super::{DataLoss, FlowError};
+use crate::cluster::clients;
+use crate::cluster::metadata::log_end;
 use crate::metrics::Metrics;
-use crate::topology::OnDataLoss;
+use crate::topology::{Cluster, OnDataLoss};
+
+/// How long one request to the source may take here.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Applies a flow's `on_data_loss`.
 pub struct LossGuard {
@@ -103,11 +108,14 @@ pub struct Outside {
 
 /// The consumer's assigned partitions whose position (or, before their first record, their
 /// position as the flow last published it, `published`) lies below the log start or past the
-/// log end. Blocking.
+/// log end. A position past the reported end is confirmed by reading the partition's end with
+/// a reader of `source` (see [`log_end`]; created only then). Blocking.
 pub fn outside_the_log<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     consumer: &C,
+    source: &Cluster,
     published: impl Fn(&str, i32) -> Option<i64>,
 ) -> Result<Vec<Outside>, KafkaError> {
+    let mut reader = None;
     let mut out = Vec::new();
     for e in consumer.position()?.elements() {
         let next = match e.offset() {
@@ -117,12 +125,19 @@ pub fn outside_the_log<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
                 None => continue,
             },
         };
-        let (low, high) =
-            consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(30))?;
+        let (topic, partition) = (e.topic(), e.partition());
+        let (low, mut high) = consumer.fetch_watermarks(topic, partition, REQUEST_TIMEOUT)?;
+        if next > high {
+            let reader = match &mut reader {
+                Some(r) => r,
+                None => reader.insert(clients::tail_reader(source)?),
+            };
+            high = log_end(reader, topic, partition, high, REQUEST_TIMEOUT)?;
+        }
         if next < low || next > high {
             out.push(Outside {
-                topic: e.topic().to_string(),
-                partition: e.partition(),
+                topic: topic.to_string(),
+                partition,
                 next,
                 low,
                 high,

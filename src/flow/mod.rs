@@ -206,6 +206,7 @@ pub async fn run(setup: FlowSetup, shutdown: CancellationToken) -> Result<(), Fl
 async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), FlowError> {
     let name = setup.flow.name();
     let token = shutdown.child_token();
+    setup.status.begin_run();
     let RunClients {
         consumer,
         producer,
@@ -213,7 +214,6 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         reader,
     } = setup.connector.connect(&setup.status)?;
     let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
-    setup.status.clear_positions();
     setup.status.set_state(FlowState::Starting);
 
     let (pending_tx, pending_rx) = mpsc::channel(consume::BATCHES_IN_FLIGHT);
@@ -286,6 +286,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         },
         routes: HashMap::new(),
         guard,
+        source_cluster: setup.connector.source.clone(),
         quiet: (None, 0),
         open: None,
         scratch: Default::default(),

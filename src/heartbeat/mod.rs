@@ -35,7 +35,7 @@ const VERSION: i16 = 0;
 pub enum HeartbeatError {
     /// The record does not follow MM2's format.
     #[error("heartbeat {0}")]
-    Format(#[from] crate::mm2::FormatError),
+    Format(#[from] FormatError),
     /// A request to the cluster failed while reading heartbeats.
     #[error("{what}: {source}")]
     Kafka {

@@ -1,9 +1,10 @@
 //! Reading the newest heartbeats back from a cluster (for `hubmirror status`).
 //!
 //! Only the tail of each partition is read: from a little before the reported log end to the
-//! real end. The reported end may be short — tansu 0.6.0 answers ListOffsets(latest) with the
-//! last batch's base offset + 1 — so the end is not taken from it: the reader goes forward until
-//! librdkafka reports end-of-partition, which comes from the fetch responses' high watermark.
+//! real end. The reported end may be short — tansu (the test broker) answers ListOffsets(latest)
+//! with the last batch's base offset + 1 — so the end is not taken from it: the reader goes
+//! forward until librdkafka reports end-of-partition, which comes from the fetch responses'
+//! high watermark.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 
 use crate::cluster::context::end_reader;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use crate::cluster::metadata::partitions_of;
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::{Heartbeat, HeartbeatError};
@@ -39,24 +41,10 @@ pub fn latest_heartbeats(
     let consumer = end_reader(consumer_config, "hubmirror-heartbeats-reader")
         .map_err(kafka("creating a consumer to read heartbeats".into()))?;
 
-    let md = consumer
-        .fetch_metadata(Some(topic), left())
-        .map_err(kafka(format!("reading the metadata of '{topic}'")))?;
-    let partitions: Vec<i32> = match md.topics().iter().find(|t| t.name() == topic) {
-        None => return Ok(Vec::new()),
-        Some(t) => match t.error().map(RDKafkaErrorCode::from) {
-            None => t.partitions().iter().map(|p| p.id()).collect(),
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
-                return Ok(Vec::new())
-            }
-            Some(code) => {
-                return Err(HeartbeatError::Kafka {
-                    what: format!("reading the metadata of '{topic}'"),
-                    source: KafkaError::MetadataFetch(code),
-                })
-            }
-        },
-    };
+    // All topics are listed: asking for `topic` by name could create it.
+    let partitions = partitions_of(consumer.client(), topic, left())
+        .map_err(kafka(format!("reading the metadata of '{topic}'")))?
+        .unwrap_or_default();
     if partitions.is_empty() {
         return Ok(Vec::new());
     }

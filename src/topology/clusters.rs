@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use super::ctx::Ctx;
 use super::error::TopologyError;
+use super::event_hubs::{self, parse_connection_string};
 use super::locate::child;
 use super::model::{Cluster, Compression, Sasl, SaslMechanism, Tls};
 use super::raw::{RawCluster, RawEventHubs, RawSasl, RawTls};
-use super::resolve::Ctx;
-use crate::cluster::event_hubs::{self, parse_connection_string};
-use crate::cluster::Secret;
+use super::Secret;
 use crate::topology::EventHubs;
 
 /// Whether `alias` matches `[a-z][a-z0-9_-]*`.

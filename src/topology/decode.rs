@@ -4,10 +4,10 @@
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
+use super::ctx::Ctx;
 use super::error::TopologyError;
 use super::locate::{child, item, Index};
 use super::raw::RawTopology;
-use super::resolve::Ctx;
 
 /// Deserializes the whole document.
 pub(crate) fn decode(value: &Value, ctx: &Ctx<'_>) -> Result<RawTopology, TopologyError> {

@@ -12,13 +12,16 @@
 //!    (relative to the topology file's directory).
 
 mod clusters;
+mod ctx;
 mod decode;
 mod error;
+pub mod event_hubs;
 mod interpolate;
 mod locate;
 pub mod model;
 mod raw;
 mod resolve;
+mod secret;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +29,7 @@ use std::path::Path;
 
 pub use error::{Location, TopologyError};
 pub use model::*;
+pub use secret::Secret;
 
 /// Reads and resolves the topology file at `path`.
 pub fn load(path: &Path) -> Result<Topology, TopologyError> {
@@ -54,7 +58,7 @@ pub fn parse_with_env(
 ) -> Result<Topology, TopologyError> {
     let (mut value, index) = locate::parse(file_name, text)?;
     interpolate::interpolate(&mut value, "", file_name, &index, env)?;
-    let ctx = resolve::Ctx::new(file_name, &index);
+    let ctx = ctx::Ctx::new(file_name, &index);
     let raw = decode::decode(&value, &ctx)?;
     resolve::resolve(raw, &ctx)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::cluster::Secret;
+use super::Secret;
 
 /// The whole `topology.yaml`, resolved.
 #[derive(Debug, Clone)]

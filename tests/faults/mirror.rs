@@ -344,59 +344,27 @@ impl Rng {
 /// tansu `onprem` → tansu `dr`.
 pub(crate) fn tansu_to_tansu(onprem: &Tansu, dr: &Tansu) -> (Workdir, PathBuf) {
     let work = Workdir::new();
-    let topo = work.topology(&format!(
-        r#"
-clusters:
-  onprem:
-    bootstrap_servers: "{onprem}"
-  dr:
-    bootstrap_servers: "{dr}"
-flows:
-  - source: onprem
-    target: dr
-    topics: ["{TOPIC}"]
-replication:
-  refresh_topics_interval: 2s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        dr = dr.listener(),
-    ));
+    let topo = TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .tansu("dr", dr)
+        .flow("onprem", "dr", &[TOPIC])
+        .replication("refresh_topics_interval", "2s")
+        .write(&work);
     (work, topo)
 }
 
-/// tansu `onprem` → the Event Hubs emulator `eventhub`.
+/// tansu `onprem` → the Event Hubs emulator `eventhub` (pass [`eh_env`] to `hubmirror`).
 pub(crate) fn tansu_to_event_hubs(onprem: &Tansu, eh: &EventHubsEmulator) -> (Workdir, PathBuf) {
     let work = Workdir::new();
-    let topo = work.topology(&format!(
-        r#"
-clusters:
-  onprem:
-    bootstrap_servers: "{onprem}"
-  eventhub:
-    event_hubs:
-      connection_string: ${{EVENTHUB_CONNECTION_STRING}}
-    tls:
-      ca_file: "{ca}"
-flows:
-  - source: onprem
-    target: eventhub
-    topics: ["{TOPIC}"]
-replication:
-  refresh_topics_interval: 2s
-store:
-  path: ./data
-"#,
-        onprem = onprem.listener(),
-        ca = eh.ca_file().display(),
-    ));
+    let topo = TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .event_hubs("eventhub", eh)
+        .flow("onprem", "eventhub", &[TOPIC])
+        .replication("refresh_topics_interval", "2s")
+        .write(&work);
     (work, topo)
 }
 
 pub(crate) fn eh_env(eh: &EventHubsEmulator) -> Vec<(String, String)> {
-    vec![(
-        "EVENTHUB_CONNECTION_STRING".to_string(),
-        eh.connection_string(),
-    )]
+    vec![(CONNECTION_STRING_VAR.to_string(), eh.connection_string())]
 }

@@ -1,4 +1,4 @@
-//! The stream: a background producer, one record per batch, at a fixed rate.
+//! The stream: a background producer at a fixed rate, batching as applications do.
 
 use super::*;
 
@@ -7,13 +7,9 @@ use super::*;
 /// as hubmirror's recovery.
 pub(crate) const STREAM_MAX_IN_FLIGHT: i64 = 2_000;
 
-/// The stream produces the records due in ticks of this length. tansu 0.6.0 answers a fetch
-/// only once a pass over the partition finds no batch newer than the last pass, and each pass
-/// lists every batch of the partition; with a one-record batch arriving on every partition
-/// every few milliseconds, a consumer that starts behind (hubmirror after a restart) then gets
-/// no answer until the stream pauses (seen: 5-25 s, `/readyz` saying "no response from source").
-/// Quiet gaps between ticks let those fetches end; a real broker answers them at once.
-pub(crate) const STREAM_TICK: Duration = Duration::from_millis(50);
+/// The stream produces the records due in ticks of this length (each tick's records go out in
+/// a few batches per partition, `linger.ms=5`).
+pub(crate) const STREAM_TICK: Duration = Duration::from_millis(10);
 
 /// What the stream's producer thread and its delivery callback share.
 #[derive(Default)]
@@ -98,8 +94,8 @@ pub(crate) struct StreamOutcome {
 
 impl Stream {
     /// Starts producing at `per_second` records/s, `limit` records at most (then it waits until
-    /// all are acknowledged), each alone in its record batch (`batch.num.messages=1`); a
-    /// record whose produce fails is produced again until acknowledged.
+    /// all are acknowledged), batched (`linger.ms=5`), idempotent; a record whose produce fails
+    /// is produced again until acknowledged.
     pub(crate) fn start(
         cfg: &ClientConfig,
         prefix: &str,
@@ -110,8 +106,7 @@ impl Stream {
         let stop = Arc::new(AtomicBool::new(false));
         let mut cfg = cfg.clone();
         cfg.set("enable.idempotence", "true")
-            .set("linger.ms", "0")
-            .set("batch.num.messages", "1")
+            .set("linger.ms", "5")
             .set("message.timeout.ms", "0")
             .set("request.timeout.ms", "60000")
             .set("reconnect.backoff.max.ms", "500");
@@ -164,7 +159,7 @@ impl Stream {
 
     /// Waits until a limited stream has produced every record and all are acknowledged.
     pub(crate) fn wait_finished(&self, timeout: Duration) {
-        poll(timeout, "the stream finished and acknowledged", || {
+        wait_for("the stream finished and acknowledged", timeout, || {
             self.state.done.load(Ordering::SeqCst).then_some(())
         });
     }

@@ -1,0 +1,30 @@
+//! Shared integration-test support: real brokers, the Event Hubs emulator, the hubmirror binary,
+//! and rdkafka helpers. Every test owns its brokers and ports; everything stops on drop.
+//!
+//! - [`tansu`]: a tansu broker per test on a free loopback port.
+//! - [`emulator`]: an Event Hubs namespace (the emulator in front of its own tansu).
+//! - [`hubmirror`]: the `hubmirror` binary: a work directory, `run` in the background, HTTP.
+//! - [`topology`]: [`topology::TopologyBuilder`], the one way tests write `topology.yaml`.
+//! - [`kafka`]: an independent rdkafka client: topics, batched producers, readers, checks.
+//! - [`wait_for`]: polling with a deadline.
+
+pub mod emulator;
+pub mod hubmirror;
+pub mod kafka;
+pub mod tansu;
+pub mod topology;
+mod wait;
+
+pub use wait::{wait_for, Check};
+
+/// Sends the logs of in-process code under test (the emulator) to the test's output;
+/// `RUST_LOG` filters them (default: the emulator at `debug`). Call it first in a test.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "hubmirror_emulator=debug".into()),
+        )
+        .try_init();
+}
