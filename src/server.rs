@@ -2,7 +2,8 @@
 //! (the process is alive), `/readyz` (every flow running, connected, and progressing or idle;
 //! otherwise 503 with one line per flow saying why), `/status` (flows as JSON, read by
 //! `hubmirror status`), and the offset-translation store for the inspection commands while
-//! this process holds it (`/store/checkpoints`, `/store/translate`, `/store/reverse`).
+//! this process holds it (`/store/checkpoints`, `/store/translate`, `/store/reverse`,
+//! `/store/both-ways`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use prometheus::{Encoder, TextEncoder};
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::status::Registry;
-use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
+use crate::store::{PartitionKey, Resume, Store, StoreError, StoredCheckpoint, Translation};
 use serde::Deserialize;
 
 /// What the handlers read.
@@ -42,6 +43,23 @@ pub struct OffsetQuery {
     pub partition: i32,
     /// The offset to translate (upstream for translate, downstream for reverse).
     pub offset: i64,
+}
+
+/// `/store/both-ways`: [`OffsetQuery`] and the topic the flow back copies into it.
+#[derive(Debug, Deserialize)]
+pub struct BothWaysQuery {
+    /// Flow source alias.
+    pub source: String,
+    /// Flow target alias.
+    pub target: String,
+    /// Source topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The group's offset on the source.
+    pub offset: i64,
+    /// The topic on the target whose copies the flow back writes into `topic`.
+    pub back_topic: String,
 }
 
 /// `/store/checkpoints?group=G`.
@@ -72,6 +90,7 @@ pub fn serve(
         .route("/store/checkpoints", get(checkpoints))
         .route("/store/translate", get(translate))
         .route("/store/reverse", get(reverse))
+        .route("/store/both-ways", get(both_ways))
         .with_state(AppState {
             metrics,
             flows,
@@ -154,6 +173,18 @@ async fn reverse(
     let key = PartitionKey::new(&q.source, &q.target, &q.topic, q.partition);
     s.store
         .reverse(&key, q.offset)
+        .map(Json)
+        .map_err(store_error)
+}
+
+async fn both_ways(
+    State(s): State<AppState>,
+    Query(q): Query<BothWaysQuery>,
+) -> Result<Json<Resume>, (StatusCode, String)> {
+    let key = PartitionKey::new(&q.source, &q.target, &q.topic, q.partition);
+    let back = PartitionKey::new(&q.target, &q.source, &q.back_topic, q.partition);
+    s.store
+        .both_ways(&key, &back, q.offset)
         .map(Json)
         .map_err(store_error)
 }

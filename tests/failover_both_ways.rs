@@ -155,3 +155,96 @@ fn identity_both_ways_failover_loses_nothing_of_either_side() {
     assert!(lost.is_empty(), "lost after failover: {lost:?}");
     run.stop_cleanly();
 }
+
+/// `translate --json` for `GROUP` from a to b: (downstream_offset, records_again, via) of the
+/// one row.
+fn plan_row(cfg: &str) -> (Option<i64>, Option<i64>, String) {
+    let args = [
+        "translate",
+        "--group",
+        GROUP,
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--json",
+        "-c",
+        cfg,
+    ];
+    let out = run_to_end(&args, &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "translate: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_str(&text).expect("translate --json");
+    let row = &rows[0];
+    (
+        row["downstream_offset"].as_i64(),
+        row["records_again"].as_i64(),
+        row["via"].as_str().expect(&text).to_string(),
+    )
+}
+
+/// On a: a's own records at 0..10, then b's copies at 10..20; on b: a's copies at 0..10, then
+/// b's own at 10..20. Wherever the group stands on a, every record before the same offset on b
+/// is one it processed, and none after: the plan is that offset, with nothing read again —
+/// through the daemon while `run` runs, and through the store after it stopped.
+#[test]
+fn identity_both_ways_plans_the_latest_safe_position() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    kafka::create_topic(&ca, "orders", 1);
+    kafka::create_topic(&cb, "orders", 1);
+    let work = Workdir::new();
+    let topo = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .flow("a", "b", &["orders"])
+        .flow("b", "a", &["orders"])
+        .replication("policy", "identity")
+        .replication("refresh_topics_interval", "1s")
+        .replication("heartbeats_interval", "0s")
+        .write(&work);
+    let mut run = Running::start(&topo, &[]);
+    let ten = |prefix: &str| -> Vec<(i32, Vec<u8>, Vec<u8>)> {
+        (0..10)
+            .map(|i| (0, format!("{prefix}-{i}").into_bytes(), b"v".to_vec()))
+            .collect()
+    };
+    let (mut on_a, mut on_b) = (
+        TopicTail::new(&ca, "orders", 1),
+        TopicTail::new(&cb, "orders", 1),
+    );
+    kafka::produce_batched(&ca, "orders", &ten("a"));
+    on_b.wait_for_count(10, Duration::from_secs(60));
+    kafka::produce_batched(&cb, "orders", &ten("b"));
+    on_a.wait_for_count(20, Duration::from_secs(60));
+
+    let cfg = topo.to_str().unwrap();
+    let commit = |at: i64| {
+        let offsets = [("orders".to_string(), 0, at)];
+        hubmirror::checkpoint::commit_group_offsets(
+            ca.clone(),
+            GROUP,
+            &offsets,
+            Duration::from_secs(15),
+        )
+        .expect("commit the group's offset on a");
+    };
+    // The b→a flow records what it did with b's records a moment after it wrote them.
+    for at in [20, 5, 15] {
+        commit(at);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut got = plan_row(cfg);
+        while got.0 != Some(at) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            got = plan_row(cfg);
+        }
+        let want = (Some(at), Some(0), "daemon".to_string());
+        assert_eq!(got, want, "group at {at} on a");
+    }
+    run.stop_cleanly();
+    assert_eq!(plan_row(cfg), (Some(15), Some(0), "store".to_string()));
+}

@@ -164,12 +164,15 @@ fn render(
         g.state,
         g.members
     );
-    let mut rows = vec![header(&["CURRENT-OFFSET", "NEW-OFFSET"])];
+    let mut rows = vec![header(&["CURRENT-OFFSET", "NEW-OFFSET", "AGAIN"])];
     rows.extend(lines.iter().map(|l| {
-        cells(
-            &l.row,
-            &[dash(l.current_offset), dash(l.row.downstream_offset)],
-        )
+        let r = &l.row;
+        let extra = [
+            dash(l.current_offset),
+            dash(r.downstream_offset),
+            dash(r.records_again),
+        ];
+        cells(r, &extra)
     }));
     out.push_str(&table(&rows));
     out.push_str(&row_notes(&plan.rows));

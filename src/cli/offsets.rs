@@ -3,7 +3,7 @@
 //!
 //! 1. **the daemon**: a running `hubmirror run` holds the sled store (sled admits one process),
 //!    so it is asked over `metrics.listen` (`/store/checkpoints`, `/store/translate`,
-//!    `/store/reverse`);
+//!    `/store/reverse`, `/store/both-ways`);
 //! 2. **the store**: nothing answers there, so the store at `store.path` is opened directly —
 //!    never created: a missing or empty directory means the store is lost;
 //! 3. **the checkpoints topic**: without a store, `<source>.checkpoints.internal` on the flow's
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::daemon_client::{self, DaemonError};
-use crate::store::{PartitionKey, Store, StoreError, StoredCheckpoint, Translation};
+use crate::store::{PartitionKey, Resume, Store, StoreError, StoredCheckpoint, Translation};
 use crate::topology::Topology;
 
 /// How long one request to a cluster may take.
@@ -171,6 +171,27 @@ impl OffsetSource {
         }
     }
 
+    /// Where a group at `upstream` on the source of `key` resumes on its target when the flow
+    /// back carries the topic into the same topic (`back_topic` on the target): identity both
+    /// ways ([`Store::both_ways`]).
+    pub fn both_ways(
+        &self,
+        key: &PartitionKey,
+        back_topic: &str,
+        upstream: i64,
+    ) -> Result<Resume, OffsetsError> {
+        match self {
+            OffsetSource::Daemon(addr) => {
+                let extra = [("back_topic", back_topic)];
+                self.ask_with(*addr, "/store/both-ways", key, upstream, &extra)
+            }
+            OffsetSource::Store(s) => {
+                let back = PartitionKey::new(&key.target, &key.source, back_topic, key.partition);
+                Ok(s.both_ways(key, &back, upstream)?)
+            }
+        }
+    }
+
     fn ask<T: serde::de::DeserializeOwned>(
         &self,
         addr: SocketAddr,
@@ -178,14 +199,27 @@ impl OffsetSource {
         key: &PartitionKey,
         offset: i64,
     ) -> Result<T, OffsetsError> {
+        self.ask_with(addr, endpoint, key, offset, &[])
+    }
+
+    fn ask_with<T: serde::de::DeserializeOwned>(
+        &self,
+        addr: SocketAddr,
+        endpoint: &str,
+        key: &PartitionKey,
+        offset: i64,
+        extra: &[(&str, &str)],
+    ) -> Result<T, OffsetsError> {
         let (partition, offset) = (key.partition.to_string(), offset.to_string());
-        let q = daemon_client::query(&[
-            ("source", &key.source),
-            ("target", &key.target),
-            ("topic", &key.topic),
-            ("partition", &partition),
-            ("offset", &offset),
-        ]);
+        let mut pairs = vec![
+            ("source", key.source.as_str()),
+            ("target", key.target.as_str()),
+            ("topic", key.topic.as_str()),
+            ("partition", partition.as_str()),
+            ("offset", offset.as_str()),
+        ];
+        pairs.extend_from_slice(extra);
+        let q = daemon_client::query(&pairs);
         daemon_client::get_json(addr, &format!("{endpoint}{q}"))?
             .ok_or(OffsetsError::DaemonGone(addr))
     }

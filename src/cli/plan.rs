@@ -14,6 +14,10 @@
 //! `<from>.checkpoints.internal` topic on `to`. A forward row the store cannot translate
 //! (`Unknown`, e.g. a store recreated after a loss) takes its checkpoint when the checkpoint
 //! is at or below G's position (it may re-deliver what G read since, never lose).
+//!
+//! Under identity both ways the topic holds both sides' records, interleaved differently on
+//! each side: the row resumes at the first record on `to` that G has not processed (of either
+//! side), and `records_again` counts the records after it that G did process.
 
 use serde::Serialize;
 
@@ -25,7 +29,6 @@ use super::opt::Move;
 use crate::checkpoint;
 use crate::cluster::client_config;
 use crate::naming::Naming;
-use crate::store::resume_both_ways;
 use crate::store::{PartitionKey, StoredCheckpoint, Translation};
 use crate::topology::{Flow, Topology};
 
@@ -48,6 +51,10 @@ pub struct Row {
     pub via: Via,
     /// Why there is no translation, or where it came from when it is not exact.
     pub note: Option<String>,
+    /// How many records from `downstream_offset` on the group already processed on `from`
+    /// and will see again; `null` when it cannot be said (no translation, or a row from the
+    /// latest checkpoints alone: records the group read after its checkpoint come again too).
+    pub records_again: Option<i64>,
 }
 
 /// The rows and how they were obtained.
@@ -144,25 +151,29 @@ fn translated(
     at: (String, i32, i64),
 ) -> Result<Row, CommandError> {
     let (topic, partition, offset) = at;
-    let (target_topic, downstream, note) = match way {
+    let (target_topic, downstream, note, again) = match way {
         Way::Forward { back } => {
             let key = PartitionKey::new(&mv.from, &mv.to, &topic, partition);
-            let mut translation = src.translate(&key, offset)?;
-            if let Some(back) = back {
-                let back_key = PartitionKey::new(&mv.to, &mv.from, &back, partition);
-                translation = resume_both_ways(translation, src.reverse(&back_key, offset)?);
-            }
-            let (d, note) = match translation {
-                Translation::Exact(d) => (Some(d), None),
-                Translation::NotYetReplicated => (None, Some(NOT_YET)),
-                Translation::Unknown => (None, Some(UNKNOWN)),
+            let (translation, again) = match back {
+                Some(back) => {
+                    let r = src.both_ways(&key, &back, offset)?;
+                    (r.translation, r.again)
+                }
+                None => (src.translate(&key, offset)?, 0),
             };
-            (naming.remote_topic(&mv.from, &topic), d, note)
+            let (d, note) = match translation {
+                Translation::Exact(d) => (Some(d), (again > 0).then(|| both_ways_note(again))),
+                Translation::NotYetReplicated => (None, Some(NOT_YET.to_string())),
+                Translation::Unknown => (None, Some(UNKNOWN.to_string())),
+            };
+            let again = d.map(|_| again);
+            (naming.remote_topic(&mv.from, &topic), d, note, again)
         }
         Way::Backward(original) => {
             let key = PartitionKey::new(&mv.to, &mv.from, &original, partition);
             let d = src.reverse(&key, offset)?;
-            (original, d, d.is_none().then_some(NO_MAPPING))
+            let note = d.is_none().then(|| NO_MAPPING.to_string());
+            (original, d, note, d.map(|_| 0))
         }
     };
     Ok(Row {
@@ -173,8 +184,17 @@ fn translated(
         target_topic,
         downstream_offset: downstream,
         via: src.via(),
-        note: note.map(String::from),
+        note,
+        records_again: again,
     })
+}
+
+/// The note of a both-ways row that resumes before records the group already processed.
+fn both_ways_note(again: i64) -> String {
+    format!(
+        "the topic flows both ways: resumes at the first record here the group has not \
+         processed; {again} record(s) after it were processed and will be read again"
+    )
 }
 
 /// The latest checkpoints of `group` for `flow`: the daemon's or the store's, else (none there,
@@ -220,6 +240,7 @@ fn checkpoint_row(c: &StoredCheckpoint, via: Via, note: Option<String>) -> Row {
         downstream_offset: Some(c.downstream_offset),
         via,
         note,
+        records_again: None,
     }
 }
 
@@ -241,6 +262,7 @@ fn fill_unknown(rows: &mut [Row], cps: &[StoredCheckpoint], via: Via) {
             );
             *row = Row {
                 upstream_offset: row.upstream_offset,
+                records_again: Some(again),
                 ..checkpoint_row(c, via, Some(note))
             };
         }

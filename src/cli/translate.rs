@@ -41,15 +41,16 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandE
         .map_err(|e| CommandError::Usage(format!("cannot encode JSON: {e}")))
 }
 
-/// The plan's notes, the table, and one line per row without a translation (or with a
-/// translation that is not exact).
+/// The plan's notes, the table (AGAIN: how many records from the new position on the group
+/// already processed, `-` when unknown), and one line per row without a translation (or with
+/// a translation that is not exact).
 fn render(plan: &Plan) -> String {
     let mut out = notes(plan);
-    let mut rows = vec![header(&["DOWNSTREAM-OFFSET"])];
+    let mut rows = vec![header(&["DOWNSTREAM-OFFSET", "AGAIN"])];
     rows.extend(
         plan.rows
             .iter()
-            .map(|r| cells(r, &[dash(r.downstream_offset)])),
+            .map(|r| cells(r, &[dash(r.downstream_offset), dash(r.records_again)])),
     );
     out.push_str(&table(&rows));
     out.push_str(&row_notes(&plan.rows));
@@ -135,6 +136,7 @@ mod tests {
             downstream_offset: d,
             via: Via::Store,
             note: note.map(String::from),
+            records_again: d.map(|_| 0),
         };
         let plan = Plan {
             rows: vec![
@@ -146,9 +148,9 @@ mod tests {
         assert_eq!(
             render(&plan),
             "via: store (/s)\n\
-             GROUP  SOURCE-TOPIC  PARTITION  UPSTREAM-OFFSET  TARGET-TOPIC  DOWNSTREAM-OFFSET\n\
-             app    orders        0          107              a.orders      1107\n\
-             app    orders        1          107              a.orders      -\n\
+             GROUP  SOURCE-TOPIC  PARTITION  UPSTREAM-OFFSET  TARGET-TOPIC  DOWNSTREAM-OFFSET  AGAIN\n\
+             app    orders        0          107              a.orders      1107               0\n\
+             app    orders        1          107              a.orders      -                  -\n\
              \n\
              1 partition(s) have no translation (-): failover leaves them out (the group keeps \
              its offset there, or starts from auto.offset.reset)\n\
@@ -157,5 +159,7 @@ mod tests {
         let json = serde_json::to_value(&plan.rows).expect("json");
         assert_eq!(json[0]["via"], "store");
         assert_eq!(json[1]["downstream_offset"], serde_json::Value::Null);
+        assert_eq!(json[0]["records_again"], 0);
+        assert_eq!(json[1]["records_again"], serde_json::Value::Null);
     }
 }

@@ -28,6 +28,7 @@
 //! (`record`, `translate`, `prune`); `checkpoint` the checkpoints; `open` the directory checks;
 //! `codec` the byte layouts.
 
+mod both_ways;
 mod checkpoint;
 mod codec;
 mod error;
@@ -43,9 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use both_ways::Resume;
 pub use checkpoint::StoredCheckpoint;
 pub use error::StoreError;
-pub use reverse::resume_both_ways;
 
 /// The name of the sled tree holding partitions and segments.
 const OFFSETS_TREE: &str = "offsets";

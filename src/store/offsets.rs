@@ -271,7 +271,7 @@ impl Store {
         self.segments_in(&prefix, 0, i64::MAX)
     }
 
-    fn meta(&self, prefix: &[u8]) -> Result<Option<Meta>, StoreError> {
+    pub(super) fn meta(&self, prefix: &[u8]) -> Result<Option<Meta>, StoreError> {
         let value = self
             .inner
             .offsets
@@ -282,7 +282,7 @@ impl Store {
             .transpose()
     }
 
-    fn segment(
+    pub(super) fn segment(
         &self,
         entry: sled::Result<(sled::IVec, sled::IVec)>,
     ) -> Result<Segment, StoreError> {
@@ -306,7 +306,7 @@ impl Store {
     }
 
     /// The last segment starting at or below `upstream`.
-    fn segment_at_or_below(
+    pub(super) fn segment_at_or_below(
         &self,
         prefix: &[u8],
         upstream: i64,
@@ -324,7 +324,11 @@ impl Store {
     }
 
     /// The first segment starting above `upstream`.
-    fn segment_above(&self, prefix: &[u8], upstream: i64) -> Result<Option<Segment>, StoreError> {
+    pub(super) fn segment_above(
+        &self,
+        prefix: &[u8],
+        upstream: i64,
+    ) -> Result<Option<Segment>, StoreError> {
         let range = codec::segment_key(prefix, upstream.saturating_add(1))..codec::end_key(prefix);
         self.inner
             .offsets

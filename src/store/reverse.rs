@@ -1,19 +1,7 @@
 //! Translation backwards, for failing back: a consumer group's position on the target's copy of
 //! a partition → where it resumes on the source.
 
-use super::{PartitionKey, Store, StoreError, Translation};
-
-/// Where a group resumes on the target when the topic flows both ways under one name (the
-/// identity policy with flows S→T and T→S): the topic on S holds S's own records and copies of
-/// T's. `forward` (the S→T translation) is exact for S's records; `back` (the reverse of the T→S
-/// flow) is right after the last of T's records whose copy the group read on S. Resuming at the
-/// smaller of the two loses neither kind; it may repeat some of one kind.
-pub fn resume_both_ways(forward: Translation, back: Option<i64>) -> Translation {
-    match (forward, back) {
-        (Translation::Exact(d), Some(r)) => Translation::Exact(d.min(r)),
-        (other, _) => other,
-    }
-}
+use super::{PartitionKey, Store, StoreError};
 
 impl Store {
     /// Where a group that will next read downstream offset `d` on the target resumes on the
@@ -45,28 +33,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Event, PartitionKey, Store, Translation};
-    use super::resume_both_ways;
-
-    #[test]
-    fn both_ways_resumes_at_the_smaller_position() {
-        assert_eq!(
-            resume_both_ways(Translation::Exact(9), Some(4)),
-            Translation::Exact(4)
-        );
-        assert_eq!(
-            resume_both_ways(Translation::Exact(3), Some(4)),
-            Translation::Exact(3)
-        );
-        assert_eq!(
-            resume_both_ways(Translation::Exact(3), None),
-            Translation::Exact(3)
-        );
-        assert_eq!(
-            resume_both_ways(Translation::Unknown, Some(4)),
-            Translation::Unknown
-        );
-    }
+    use super::super::{Event, PartitionKey, Store};
 
     #[test]
     fn reverse_maps_back_to_after_the_last_record_read() {

@@ -5,7 +5,7 @@
 use super::{blocking, Task, CALL_TIMEOUT};
 use crate::checkpoint::{committed_offsets, list_groups, select_groups};
 use crate::status::now_ms;
-use crate::store::{resume_both_ways, PartitionKey, StoreError, StoredCheckpoint, Translation};
+use crate::store::{PartitionKey, StoreError, StoredCheckpoint, Translation};
 
 /// MirrorMaker 2's checkpoint emission rule: given the previous checkpoint's
 /// `(upstream, downstream)` for a (group, partition), whether a new translation
@@ -120,11 +120,16 @@ impl Task {
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
         let (source, target) = (&self.s.flow.source, &self.s.flow.target);
         let key = PartitionKey::new(source, target, topic, partition);
-        let mut translation = self.s.store.translate(&key, upstream)?;
-        if let Some(back) = self.back_topic(topic) {
-            let back_key = PartitionKey::new(target, source, back, partition);
-            translation = resume_both_ways(translation, self.s.store.reverse(&back_key, upstream)?);
-        }
+        let translation = match self.back_topic(topic) {
+            Some(back) => {
+                let back_key = PartitionKey::new(target, source, back, partition);
+                self.s
+                    .store
+                    .both_ways(&key, &back_key, upstream)?
+                    .translation
+            }
+            None => self.s.store.translate(&key, upstream)?,
+        };
         let downstream = match translation {
             Translation::Exact(d) => d,
             other => {
