@@ -1,7 +1,9 @@
 //! `hubmirror checkpoints [--group G] [--json]`: the latest checkpoint of each (group, topic,
 //! partition), one row each — from the running daemon, else the store at `store.path`, else
 //! (no store: the site's disk is lost) the `<source>.checkpoints.internal` topic of every flow on
-//! its target (clusters with `checkpoints: false` have none).
+//! its target (clusters with `checkpoints: false` have none). A flow the daemon or the store
+//! holds no checkpoint of (a store newer than the flow's history) is read from its topic too,
+//! as `translate` and `failover` do; each row's `via` says where it came from.
 //!
 //! Exit 0 with the rows (none is not an error); 2 for a topology error; 1 when the daemon or
 //! the store fails, or a target to read a checkpoints topic from cannot be reached.
@@ -71,11 +73,11 @@ pub fn execute(args: &CheckpointsArgs) -> ExitCode {
 
 fn run(args: &CheckpointsArgs) -> Result<(), CommandError> {
     let t = topology::load(&args.common.config)?;
-    let (checkpoints, via, via_line) = collect(&t, args.group.as_deref())?;
+    let (checkpoints, via_lines) = collect(&t, args.group.as_deref())?;
     let now = now_ms();
     let mut lines: Vec<Line> = checkpoints
         .into_iter()
-        .map(|c| Line::new(c, via, now))
+        .map(|(c, via)| Line::new(c, via, now))
         .collect();
     lines.sort_by(|a, b| {
         let key = |l: &Line| (l.group.clone(), l.source.clone(), l.target.clone());
@@ -84,19 +86,72 @@ fn run(args: &CheckpointsArgs) -> Result<(), CommandError> {
     if args.json {
         println!("{}", to_json(&lines)?);
     } else {
-        print!("{}", render(&via_line, &lines));
+        print!("{}", render(&via_lines, &lines));
     }
     Ok(())
 }
 
-/// The checkpoints, what gave them, and one line saying so.
+/// A checkpoint and what gave it.
+type Sourced = (StoredCheckpoint, Via);
+
+/// The checkpoints (each with what gave it) and the lines saying where they came from.
+///
+/// From the daemon or the store when there is one; for a flow they hold no checkpoint of (of
+/// `group`, when given) — a store created after the flow had copied records, e.g. a lost one
+/// that `run` recreated — from the flow's checkpoints topic, as `translate` and `failover` do.
 fn collect(
     t: &Topology,
     group: Option<&str>,
-) -> Result<(Vec<StoredCheckpoint>, Via, String), CommandError> {
-    if let Some(src) = OffsetSource::open(t)? {
-        return Ok((src.checkpoints(group)?, src.via(), src.describe()));
+) -> Result<(Vec<Sourced>, Vec<String>), CommandError> {
+    let Some(src) = OffsetSource::open(t)? else {
+        let (cps, line) = from_topics(t, group)?;
+        let cps = cps
+            .into_iter()
+            .map(|c| (c, Via::CheckpointsTopic))
+            .collect();
+        return Ok((cps, vec![line]));
+    };
+    let via = src.via();
+    let mut all: Vec<Sourced> = src
+        .checkpoints(group)?
+        .into_iter()
+        .map(|c| (c, via))
+        .collect();
+    let mut lines = vec![src.describe()];
+    for flow in &t.flows {
+        let held = all
+            .iter()
+            .any(|(c, _)| c.source == flow.source && c.target == flow.target);
+        if held || !t.clusters[&flow.target].checkpoints {
+            continue;
+        }
+        let topic = checkpoints_topic(&flow.source);
+        let what = format!("flow {} -> {}", flow.source, flow.target);
+        match topic_checkpoints(t, flow, group) {
+            Ok(cps) if cps.is_empty() => {}
+            Ok(cps) => {
+                lines.push(format!(
+                    "via: checkpoints-topic for {what}: the store has none of its checkpoints \
+                     (it is newer than the flow's history); read {topic} on '{}'",
+                    flow.target
+                ));
+                all.extend(cps.into_iter().map(|c| (c, Via::CheckpointsTopic)));
+            }
+            Err(e) => lines.push(format!(
+                "{what}: the store has none of its checkpoints, and {topic} on '{}' cannot be \
+                 read: {e}",
+                flow.target
+            )),
+        }
     }
+    Ok((all, lines))
+}
+
+/// Every flow's checkpoints topic (no store): the checkpoints and the `via:` line.
+fn from_topics(
+    t: &Topology,
+    group: Option<&str>,
+) -> Result<(Vec<StoredCheckpoint>, String), CommandError> {
     let mut all = Vec::new();
     let mut read = Vec::new();
     for flow in &t.flows {
@@ -119,11 +174,14 @@ fn collect(
             read.join(", ")
         }
     );
-    Ok((all, Via::CheckpointsTopic, line))
+    Ok((all, line))
 }
 
-fn render(via_line: &str, lines: &[Line]) -> String {
-    let mut out = format!("{via_line}\n");
+fn render(via_lines: &[String], lines: &[Line]) -> String {
+    let mut out = via_lines.iter().fold(String::new(), |mut out, l| {
+        let _ = writeln!(out, "{l}");
+        out
+    });
     if lines.is_empty() {
         let _ = writeln!(out, "no checkpoints");
         return out;

@@ -130,12 +130,26 @@ pub fn plan(t: &Topology, mv: &Move) -> Result<Plan, CommandError> {
     } else if rows.iter().any(|r| r.note.as_deref() == Some(UNKNOWN)) {
         let (cps, via) = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
         fill_unknown(&mut rows, &cps, via);
+        let filled = rows
+            .iter()
+            .filter(|r| r.via == Via::CheckpointsTopic)
+            .count();
+        if filled == rows.len() {
+            notes.retain(|n| !n.starts_with("via:"));
+            notes.insert(0, via_line(fwd, via, None));
+        } else if filled > 0 {
+            notes.push(format!(
+                "{} for {filled} partition(s) the store has no mapping for",
+                via_line(fwd, via, None)
+            ));
+        }
     }
     Ok(Plan { rows, notes })
 }
 
 /// The note of a forward row the store has no mapping for.
-const UNKNOWN: &str = "the store has no mapping for this offset";
+const UNKNOWN: &str = "the store has no mapping for this offset (the store is newer than the \
+                       record's copy, or the flow never copied this partition)";
 /// The note of a forward row beyond what the flow has copied.
 const NOT_YET: &str = "not replicated yet: wait for the flow to catch up";
 /// The note of a backward row on a partition the store knows nothing of.

@@ -9,6 +9,7 @@
 //! and the supervision loop below.
 
 mod clients;
+mod history;
 mod tasks;
 
 use std::sync::Arc;
@@ -98,6 +99,7 @@ impl RunError {
 pub async fn run(t: Topology, shutdown: CancellationToken) -> Result<(), RunError> {
     // Local first: nothing is asked of a cluster before these succeed.
     let store = Store::open(&t.store.path).map_err(RunError::Store)?;
+    history::warn_if_new_store_has_history(&t, store.created());
     let listener = server::bind(t.metrics.listen)
         .await
         .map_err(|source| RunError::Listen {

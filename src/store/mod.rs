@@ -200,6 +200,8 @@ struct Inner {
     /// Serialises `record` and `prune`: both read segments, then write a batch computed from
     /// them, and sled batches do not check that what was read is still there.
     writer: Mutex<()>,
+    /// Whether this handle's `open` created the store (the directory was missing or empty).
+    created: bool,
 }
 
 impl fmt::Debug for Store {
@@ -229,7 +231,7 @@ impl Store {
     /// (`Duration::ZERO`: report [`StoreError::Locked`] at once, e.g. to detect a running
     /// daemon).
     pub fn open_waiting(path: &Path, lock_wait: Duration) -> Result<Store, StoreError> {
-        let db = open::open_db(path, lock_wait)?;
+        let (db, created) = open::open_db(path, lock_wait)?;
         let tree = |name| {
             db.open_tree(name).map_err(|source| StoreError::Sled {
                 path: path.to_owned(),
@@ -245,8 +247,15 @@ impl Store {
                 checkpoints,
                 path: path.to_owned(),
                 writer: Mutex::new(()),
+                created,
             }),
         })
+    }
+
+    /// Whether opening it created it: the directory was missing or empty, so the store knows
+    /// nothing of what flows copied before (a new deployment, or a lost store).
+    pub fn created(&self) -> bool {
+        self.inner.created
     }
 
     /// The directory this store lives in.

@@ -43,8 +43,9 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 pub(super) const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Opens (creating when missing or empty) the sled database at `path` and checks its marker,
-/// retrying for up to `lock_wait` while another holder releases it.
-pub(super) fn open_db(path: &Path, lock_wait: Duration) -> Result<sled::Db, StoreError> {
+/// retrying for up to `lock_wait` while another holder releases it; the flag says whether it
+/// was created now.
+pub(super) fn open_db(path: &Path, lock_wait: Duration) -> Result<(sled::Db, bool), StoreError> {
     let fresh = inspect_dir(path)?;
     // sled creates `blobs/` before it reads anything: a directory it then refuses is left as
     // it was found.
@@ -67,7 +68,7 @@ pub(super) fn open_db(path: &Path, lock_wait: Duration) -> Result<sled::Db, Stor
         }
     };
     check_marker(&db, path, fresh)?;
-    Ok(db)
+    Ok((db, fresh))
 }
 
 /// Returns whether `path` is to be initialised (missing, now created, or empty); errors when
