@@ -19,6 +19,8 @@ pub const HEARTBEATS_TOPIC: &str = "heartbeats";
 pub struct Naming {
     policy: Policy,
     separator: String,
+    /// Whether heartbeats are on (`heartbeats_interval` is not 0): off, no flow copies them.
+    heartbeats: bool,
 }
 
 /// Why a flow leaves a source topic alone.
@@ -50,12 +52,17 @@ impl Naming {
         Naming {
             policy,
             separator: separator.into(),
+            heartbeats: true,
         }
     }
 
-    /// The naming of a topology's `replication:` section.
+    /// The naming of a topology's `replication:` section (`heartbeats_interval: 0s` switches
+    /// heartbeats off: none are emitted, and no flow copies a heartbeats topic).
     pub fn from_replication(r: &Replication) -> Self {
-        Naming::new(r.policy, r.separator.clone())
+        Naming {
+            heartbeats: !r.heartbeats_interval.is_zero(),
+            ..Naming::new(r.policy, r.separator.clone())
+        }
     }
 
     /// The policy.
@@ -151,6 +158,15 @@ impl Naming {
     pub fn flow_replicates(&self, flow: &Flow, topic: &str) -> bool {
         (flow.selects_topic(topic) || self.is_heartbeats(topic))
             && self.flow_skips_topic(topic, &flow.target).is_none()
+    }
+
+    /// Whether `flow` copies `topic` when it runs: [`Self::flow_replicates`], and for a
+    /// heartbeats topic, heartbeats are on (`heartbeats_interval` is not 0) and the target takes
+    /// them (`target_heartbeats`: the target cluster's `heartbeats` switch). `run`, `topics` and
+    /// `validate` all decide by this.
+    pub fn flow_copies(&self, flow: &Flow, topic: &str, target_heartbeats: bool) -> bool {
+        self.flow_replicates(flow, topic)
+            && (!self.is_heartbeats(topic) || (self.heartbeats && target_heartbeats))
     }
 
     /// Whether a flow into `target_alias` must leave `topic` alone, and why: internal topics,
@@ -284,6 +300,17 @@ mod tests {
         assert!(d.flow_replicates(&flow, "x.heartbeats"));
         assert!(!d.flow_replicates(&flow, "eh.heartbeats"), "loop");
         assert!(!d.flow_replicates(&flow, "orders.internal"));
+        // What a running flow copies: no heartbeats into a target with `heartbeats: false`,
+        // none at all with `heartbeats_interval: 0s`; other topics either way.
+        assert!(d.flow_copies(&flow, "heartbeats", true));
+        assert!(!d.flow_copies(&flow, "x.heartbeats", false));
+        assert!(d.flow_copies(&flow, "orders", false));
+        let off = Naming {
+            heartbeats: false,
+            ..default()
+        };
+        assert!(!off.flow_copies(&flow, "heartbeats", true));
+        assert!(off.flow_copies(&flow, "orders", true));
     }
 
     #[test]

@@ -99,10 +99,7 @@ type Sourced = (StoredCheckpoint, Via);
 /// From the daemon or the store when there is one; for a flow they hold no checkpoint of (of
 /// `group`, when given) — a store created after the flow had copied records, e.g. a lost one
 /// that `run` recreated — from the flow's checkpoints topic, as `translate` and `failover` do.
-fn collect(
-    t: &Topology,
-    group: Option<&str>,
-) -> Result<(Vec<Sourced>, Vec<String>), CommandError> {
+fn collect(t: &Topology, group: Option<&str>) -> Result<(Vec<Sourced>, Vec<String>), CommandError> {
     let Some(src) = OffsetSource::open(t)? else {
         let (cps, line) = from_topics(t, group)?;
         let cps = cps

@@ -1,5 +1,5 @@
 //! `hubmirror topics [--json]`: per flow, the source topics the flow would replicate now (the
-//! running flow's rule: no metadata error, at least one partition, `Naming::flow_replicates`),
+//! running flow's rule: no metadata error, at least one partition, `Naming::flow_copies`),
 //! their remote names, and whether each remote topic exists on the target with enough partitions.
 //!
 //! Each cluster is listed once, with one metadata request of at most [`METADATA_TIMEOUT`]. A
@@ -102,7 +102,8 @@ pub fn rows(t: &Topology, listed: &BTreeMap<&str, TopicList>) -> Vec<Row> {
     let mut out = Vec::new();
     for f in &t.flows {
         let source = &listed[f.source.as_str()];
-        for (topic, &partitions) in source.iter().filter(|(n, _)| naming.flow_replicates(f, n)) {
+        let hb = t.clusters[&f.target].heartbeats;
+        for (topic, &partitions) in source.iter().filter(|(n, _)| naming.flow_copies(f, n, hb)) {
             let remote_topic = naming.remote_topic(&f.source, topic);
             let target_partitions = listed[f.target.as_str()].get(&remote_topic).copied();
             let target_state = match target_partitions {

@@ -120,8 +120,15 @@ fn flow(out: &mut String, f: &Flow, t: &Topology, naming: &Naming) {
     }
     let hb = crate::naming::HEARTBEATS_TOPIC;
     let emits = t.clusters.get(&f.source).is_some_and(|c| c.heartbeats);
-    if emits && !t.replication.heartbeats_interval.is_zero() && naming.flow_replicates(f, hb) {
+    let takes = t.clusters.get(&f.target).is_some_and(|c| c.heartbeats);
+    if emits && naming.flow_copies(f, hb, takes) {
         let _ = writeln!(out, "      {hb} → {}", naming.remote_topic(&f.source, hb));
+    } else if emits && !takes && !t.replication.heartbeats_interval.is_zero() {
+        let _ = writeln!(
+            out,
+            "      {hb}: not copied (clusters.{}.heartbeats is false)",
+            f.target
+        );
     }
     list(out, "topics_exclude", &f.topics_exclude);
     if f.groups.is_empty() {
@@ -274,12 +281,14 @@ flows:
         for want in [
             "  a:\n    bootstrap: x:1\n    tls: off\n    auth: none\n    security.protocol: PLAINTEXT\n    heartbeats: off\n    checkpoints: on\n",
             "    heartbeats: on\n    checkpoints: off\n",
-            "heartbeats → b.heartbeats\n",
+            "heartbeats: not copied (clusters.a.heartbeats is false)\n",
             "checkpoints: off (clusters.b.checkpoints is false)",
             "checkpoints: b.checkpoints.internal on a",
         ] {
             assert!(s.contains(want), "missing {want:?} in:\n{s}");
         }
+        // a emits none; b's are not copied into a, which takes none (as `run` and `topics`).
         assert!(!s.contains("heartbeats → a.heartbeats"), "{s}");
+        assert!(!s.contains("heartbeats → b.heartbeats"), "{s}");
     }
 }

@@ -90,8 +90,10 @@ impl Discovery {
             .topics()
             .iter()
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .filter(|t| self.naming.flow_replicates(&self.flow, t.name()))
-            .filter(|t| self.heartbeats_to_target || !self.naming.is_heartbeats(t.name()))
+            .filter(|t| {
+                let hb = self.heartbeats_to_target;
+                self.naming.flow_copies(&self.flow, t.name(), hb)
+            })
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
             .filter(|(name, n)| self.routed.get(name) != Some(n))
             .collect();
