@@ -52,6 +52,9 @@ pub struct Metrics {
     /// `hubmirror_heartbeat_age_seconds{source,target}`: age of the newest heartbeat whose
     /// copy the target acknowledged (computed at scrape).
     pub heartbeat_age: GaugeVec,
+    /// `hubmirror_last_ack_age_seconds{source,target}`: time since the target last
+    /// acknowledged a record of the flow (computed at scrape; needs no heartbeats topic).
+    pub last_ack_age: GaugeVec,
     /// `hubmirror_checkpoint_age_seconds{source,target}`: time since the flow's last complete
     /// checkpoint round (computed at scrape).
     pub checkpoint_age: GaugeVec,
@@ -167,6 +170,12 @@ impl Metrics {
             "Age of the newest heartbeat whose copy the target acknowledged.",
             &["source", "target"],
         );
+        let last_ack_age = float_gauge(
+            &registry,
+            "hubmirror_last_ack_age_seconds",
+            "Time since the target last acknowledged a record of the flow.",
+            &["source", "target"],
+        );
         let checkpoint_age = float_gauge(
             &registry,
             "hubmirror_checkpoint_age_seconds",
@@ -199,6 +208,7 @@ impl Metrics {
             record_age,
             lag_records,
             heartbeat_age,
+            last_ack_age,
             checkpoint_age,
             flow_up,
             flow_restarts,

@@ -67,6 +67,9 @@ pub struct FlowStatus {
     heartbeat_latency_ms: AtomicI64,
     /// When the target last acknowledged a record (ms since the epoch; 0 = never).
     last_ack_ms: AtomicI64,
+    /// Record timestamp → target acknowledgement of the newest acknowledged record with a
+    /// timestamp, ms; -1 = none yet. The latency of flows without heartbeats.
+    record_latency_ms: AtomicI64,
     /// Set while the flow waits to restart after a transient failure, cleared by the next
     /// acknowledged record.
     recovering: AtomicBool,
@@ -91,6 +94,7 @@ impl FlowStatus {
             heartbeat_ts_ms: AtomicI64::new(0),
             heartbeat_latency_ms: AtomicI64::new(-1),
             last_ack_ms: AtomicI64::new(0),
+            record_latency_ms: AtomicI64::new(-1),
             recovering: AtomicBool::new(false),
             positions: Mutex::new(BTreeMap::new()),
             source_stats: Arc::new(ConsumerStats::default()),
@@ -232,10 +236,21 @@ impl FlowStatus {
             .store((now_ms() - ts_ms).max(0), Ordering::Relaxed);
     }
 
-    /// A serialisable snapshot.
+    /// Notes the latency (record timestamp → acknowledgement now, ms) of the newest record of
+    /// a batch the target acknowledged.
+    pub fn record_latency(&self, ms: i64) {
+        self.record_latency_ms.store(ms.max(0), Ordering::Relaxed);
+    }
+
+    /// A serialisable snapshot. `replication_latency_ms` is the last heartbeat's latency, or,
+    /// when the flow has copied no heartbeat (heartbeats off, or a target with
+    /// `heartbeats: false`), the newest acknowledged record's.
     pub fn report(&self) -> FlowReport {
         let hb = self.heartbeat_ts_ms.load(Ordering::Relaxed);
-        let latency = self.heartbeat_latency_ms.load(Ordering::Relaxed);
+        let latency = match self.heartbeat_latency_ms.load(Ordering::Relaxed) {
+            -1 => self.record_latency_ms.load(Ordering::Relaxed),
+            hb_latency => hb_latency,
+        };
         FlowReport {
             source: self.source.clone(),
             target: self.target.clone(),
@@ -274,7 +289,8 @@ pub struct FlowReport {
     pub records_per_second: f64,
     /// Age of the newest heartbeat this flow replicated, ms.
     pub heartbeat_age_ms: Option<i64>,
-    /// Heartbeat timestamp → target acknowledgement of its copy, ms (the last one).
+    /// Heartbeat timestamp → target acknowledgement of its copy, ms (the last one); without
+    /// heartbeats, the newest acknowledged record's timestamp → its acknowledgement.
     pub replication_latency_ms: Option<i64>,
     /// Per assigned source partition: high watermark − next offset to replicate.
     #[serde(default)]
@@ -346,6 +362,11 @@ impl Registry {
                 let age = (now - hb).max(0) as f64 / 1000.0;
                 metrics.heartbeat_age.with_label_values(&labels).set(age);
             }
+            let acked = f.last_ack_ms.load(Ordering::Relaxed);
+            if acked > 0 {
+                let age = (now - acked).max(0) as f64 / 1000.0;
+                metrics.last_ack_age.with_label_values(&labels).set(age);
+            }
             let checkpointed = match f.checkpoints.load(Ordering::Relaxed) {
                 true => metrics
                     .checkpoints_last_success
@@ -391,6 +412,9 @@ mod tests {
         );
         f.set_state(FlowState::Running);
         f.add_replicated(5);
+        // Without heartbeats, the records' latency.
+        f.record_latency(7);
+        assert_eq!(f.report().replication_latency_ms, Some(7));
         f.heartbeat_replicated(now_ms() - 40);
         let r = reg.reports().remove(0);
         assert!(reg.ready());

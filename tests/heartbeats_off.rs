@@ -1,13 +1,14 @@
 //! Heartbeats switched off — for one target (`heartbeats: false`) or everywhere
 //! (`heartbeats_interval: 0s`): `run` copies no heartbeats topic there, and `topics` does not
-//! list one as a route (`validate` is covered by its unit tests).
+//! list one as a route (`validate` is covered by its unit tests); the flow still reports a
+//! replication latency and exports `hubmirror_last_ack_age_seconds`, for the stale alert.
 
 use hubmirror_test_support as support;
 
 use std::time::Duration;
 
 use serde_json::Value;
-use support::hubmirror::{run_to_end, Running, Workdir};
+use support::hubmirror::{daemon_status, http_get, metric_sum, run_to_end, Running, Workdir};
 use support::kafka;
 use support::tansu::Tansu;
 use support::topology::TopologyBuilder;
@@ -63,8 +64,24 @@ fn routes_and_copies(on_b: Option<(&str, &str)>, replication: Option<(&str, &str
         .into_iter()
         .filter(|t| t.contains("heartbeats"))
         .collect();
+    // The flow's latency and freshness without a heartbeats topic on b.
+    let addr = work.metrics_addr();
+    // The acknowledgement is counted a moment after the copy is readable on b.
+    let deadline = std::time::Instant::now() + W;
+    let mut latency = Value::Null;
+    while latency.is_null() && std::time::Instant::now() < deadline {
+        let status = daemon_status(&addr).expect("/status");
+        latency = status[0]["replication_latency_ms"].clone();
+        if latency.is_null() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let metrics = http_get(&addr, "/metrics").expect("/metrics");
+    let acked = metrics.contains("hubmirror_last_ack_age_seconds{source=\"a\",target=\"b\"}");
+    let age = metric_sum(&metrics, "hubmirror_last_ack_age_seconds", &[]);
     run.stop_cleanly();
-    serde_json::json!({"routed": routed, "heartbeats_on_b": on_b})
+    serde_json::json!({"routed": routed, "heartbeats_on_b": on_b, "latency_ms": latency,
+        "last_ack_age_exported": acked, "last_ack_age": age})
 }
 
 #[test]
@@ -72,6 +89,10 @@ fn a_target_with_heartbeats_false_gets_no_heartbeats_topic_and_topics_lists_none
     let got = routes_and_copies(Some(("heartbeats", "false")), None);
     assert_eq!(got["routed"], serde_json::json!(["orders"]), "{got}");
     assert_eq!(got["heartbeats_on_b"], serde_json::json!([]), "{got}");
+    // Still a latency (the records') and a freshness signal for the stale alert.
+    assert!(got["latency_ms"].is_i64(), "{got}");
+    assert_eq!(got["last_ack_age_exported"], true, "{got}");
+    assert!(got["last_ack_age"].as_f64().unwrap() < 60.0, "{got}");
 }
 
 #[test]

@@ -167,6 +167,8 @@ struct Tally {
     replicated: u64,
     bytes: u64,
     settled: i64,
+    /// Record timestamp → acknowledgement of the batch's newest record with a timestamp, ms.
+    newest_latency_ms: Option<i64>,
 }
 
 impl Acks {
@@ -205,6 +207,7 @@ impl Acks {
                             tally.bytes += u64::from(bytes);
                             if p.timestamp_ms > 0 {
                                 latency.observe((now - p.timestamp_ms).max(0) as f64 / 1000.0);
+                                tally.newest_latency_ms = Some(now - p.timestamp_ms);
                             }
                             if let Some(ts) = p.heartbeat_ts {
                                 self.ctx.status.heartbeat_replicated(ts);
@@ -275,6 +278,9 @@ impl Acks {
             route.replicated.inc_by(tally.replicated);
             route.bytes.inc_by(tally.bytes);
             status.add_replicated(tally.replicated);
+            if let Some(ms) = tally.newest_latency_ms {
+                status.record_latency(ms);
+            }
             if status.acked() {
                 tracing::info!(source = %self.ctx.source, target = %self.ctx.target, "recovered: the target acknowledges records again");
             }
