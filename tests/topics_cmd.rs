@@ -174,3 +174,35 @@ fn a_bad_topology_exits_2() {
     assert!(stderr.contains("topology.yaml:2:"), "{stderr}");
     assert!(stderr.contains("colour"), "{stderr}");
 }
+
+/// A remote topic with fewer partitions than its source, or a missing one that `run` will not
+/// create: the table is printed, each problem named on stderr, and the exit code is 1.
+#[test]
+fn a_target_that_cannot_take_a_topic_exits_1_naming_it() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    kafka::create_topic(&ca, "orders1", 2);
+    kafka::create_topic(&ca, "orders2", 1);
+    kafka::create_topic(&cb, "a.orders1", 1);
+    let work = Workdir::new();
+    let config = TopologyBuilder::new()
+        .cluster("a", &a.listener())
+        .cluster("b", &b.listener())
+        .flow("a", "b", &["orders.*"])
+        .replication("create_topics", "false")
+        .write(&work);
+    let out = topics(&config, false, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("fewer partitions (1 < 2)"), "{stdout}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("hubmirror: "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].contains("'a.orders1' on 'b' has 1 partition(s), fewer than the 2"));
+    assert!(
+        lines[1].contains("'a.orders2' is missing on 'b'"),
+        "{stderr}"
+    );
+}

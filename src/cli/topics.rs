@@ -59,7 +59,8 @@ pub struct Row {
 }
 
 /// Runs `topics`: exit 0 with the tables (or JSON) on stdout; 2 on a topology error; 1 when a
-/// cluster cannot be listed.
+/// cluster cannot be listed, or (after the tables, one stderr line each) when a target cannot
+/// take a topic: fewer partitions, or missing while `create_topics` is false.
 pub fn execute(args: &TopicsArgs) -> ExitCode {
     let t = match topology::load(&args.common.config) {
         Ok(t) => t,
@@ -93,7 +94,46 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
     } else {
         print!("{}", render(&t, &rows));
     }
-    ExitCode::SUCCESS
+    let problems = cannot_take(&t, &rows);
+    for p in &problems {
+        eprintln!("hubmirror: {p}");
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    }
+}
+
+/// One line per row whose target cannot take the source topic's records as it is: a remote
+/// topic with fewer partitions, or a missing one that `run` will not create.
+pub fn cannot_take(t: &Topology, rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| {
+            let (flow, remote) = (
+                format!("flow {} -> {}", r.source, r.target),
+                &r.remote_topic,
+            );
+            match r.target_state {
+                TargetState::Exists => None,
+                TargetState::Missing if t.replication.create_topics => None,
+                TargetState::Missing => Some(format!(
+                    "{flow}: topic '{remote}' is missing on '{}' and replication.create_topics is \
+                     false: create it with {} partition(s), or set create_topics: true",
+                    r.target, r.partitions
+                )),
+                TargetState::FewerPartitions => Some(format!(
+                    "{flow}: topic '{remote}' on '{}' has {} partition(s), fewer than the {} of \
+                     '{}' on '{}': add partitions to it (hubmirror does not re-partition)",
+                    r.target,
+                    r.target_partitions.unwrap_or(0),
+                    r.partitions,
+                    r.source_topic,
+                    r.source
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The rows of every flow, in flow order then topic name order.
