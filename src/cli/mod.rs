@@ -31,8 +31,9 @@ pub const EXIT_REFUSED: u8 = 3;
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(opt: Opt) -> ExitCode {
     openssl_without_atexit_cleanup();
-    init_tracing(opt.command.common().log_format);
-    match opt.command {
+    let command = opt.into_command();
+    init_tracing(command.common().log_format);
+    match command {
         Command::Run(args) => run::execute(&args),
         Command::Validate(args) => validate::execute(&args),
         Command::Topics(args) => topics::execute(&args),

@@ -8,11 +8,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "hubmirror", version, about)]
 pub struct Opt {
+    /// `-c` and `--log-format`: accepted before the command and after it.
+    #[command(flatten)]
+    pub common: Common,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options every command takes.
+impl Opt {
+    /// The command, its [`Common`] options filled from wherever they were given.
+    pub fn into_command(self) -> Command {
+        let mut command = self.command;
+        *command.common_mut() = self.common;
+        command
+    }
+}
+
+/// Options every command takes, before or after the command's name (`hubmirror -c t.yaml
+/// status` and `hubmirror status -c t.yaml`). Parsed once, on [`Opt`]; the copy each command's
+/// arguments carry is filled by [`Opt::into_command`].
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// The topology file.
@@ -37,6 +51,11 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every flow until SIGINT/SIGTERM; then drain in-flight records, commit, exit 0.
+    ///
+    /// The topology file is read once, at start: changes to clusters, flows or settings take
+    /// effect after a restart (there is no reload on SIGHUP). New source topics that a flow's
+    /// patterns match are picked up while running: within seconds of a start, then every
+    /// replication.refresh_topics_interval.
     Run(RunArgs),
     /// Check the topology offline; print clusters, flows and the naming of each flow.
     Validate(ValidateArgs),
@@ -52,6 +71,15 @@ pub enum Command {
     Failover(FailoverArgs),
 }
 
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            config: PathBuf::from("./topology.yaml"),
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
 impl Command {
     /// The options every command takes.
     pub fn common(&self) -> &Common {
@@ -65,26 +93,39 @@ impl Command {
             Command::Failover(a) => &a.common,
         }
     }
+
+    /// [`Self::common`], to fill.
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            Command::Run(a) => &mut a.common,
+            Command::Validate(a) => &mut a.common,
+            Command::Topics(a) => &mut a.common,
+            Command::Status(a) => &mut a.common,
+            Command::Checkpoints(a) => &mut a.common,
+            Command::Translate(a) => &mut a.common,
+            Command::Failover(a) => &mut a.common,
+        }
+    }
 }
 
 /// `hubmirror run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
 }
 
 /// `hubmirror validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
 }
 
 /// `hubmirror topics`.
 #[derive(Debug, Args)]
 pub struct TopicsArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -94,7 +135,7 @@ pub struct TopicsArgs {
 /// `hubmirror status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
     /// Print one JSON document instead of tables.
     #[arg(long)]
@@ -104,7 +145,7 @@ pub struct StatusArgs {
 /// `hubmirror checkpoints`.
 #[derive(Debug, Args)]
 pub struct CheckpointsArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
     /// Only this consumer group.
     #[arg(long)]
@@ -134,7 +175,7 @@ pub struct Move {
 /// `hubmirror translate`.
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
     #[command(flatten)]
     pub r#move: Move,
@@ -143,7 +184,7 @@ pub struct TranslateArgs {
 /// `hubmirror failover`.
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
-    #[command(flatten)]
+    #[arg(skip)]
     pub common: Common,
     #[command(flatten)]
     pub r#move: Move,
@@ -151,4 +192,37 @@ pub struct FailoverArgs {
     /// active members there). Without it, only the plan is printed.
     #[arg(long)]
     pub execute: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn config_of(args: &[&str]) -> PathBuf {
+        let opt = Opt::try_parse_from(args).expect("parses");
+        opt.into_command().common().config.clone()
+    }
+
+    #[test]
+    fn common_options_go_before_or_after_the_command() {
+        let want = PathBuf::from("t.yaml");
+        assert_eq!(config_of(&["hubmirror", "-c", "t.yaml", "validate"]), want);
+        assert_eq!(config_of(&["hubmirror", "validate", "-c", "t.yaml"]), want);
+        assert_eq!(
+            config_of(&["hubmirror", "topics", "--json"]),
+            PathBuf::from("./topology.yaml")
+        );
+        let opt = Opt::try_parse_from(["hubmirror", "--log-format", "json", "status"]);
+        let command = opt.expect("parses").into_command();
+        assert_eq!(command.common().log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn run_help_says_topology_changes_need_a_restart() {
+        let mut cmd = Opt::command();
+        let run = cmd.find_subcommand_mut("run").expect("run");
+        let help = run.render_long_help().to_string();
+        assert!(help.contains("take effect after a restart"), "{help}");
+    }
 }
