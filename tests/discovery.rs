@@ -209,3 +209,35 @@ fn emulator_refusing_create_topics_is_reported_and_other_topics_keep_flowing() {
     );
     run.stop_cleanly();
 }
+
+/// With a long refresh interval, a topic that appears on the source just after the flows
+/// started (as the remote topic a flow the other way creates does) flows within seconds: the
+/// first refreshes after a start come 1 s, 2 s, 4 s, … apart.
+#[test]
+fn a_topic_created_just_after_start_flows_before_the_refresh_interval() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    let work = Workdir::new();
+    let topo = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .flow("a", "b", &["orders"])
+        .replication("refresh_topics_interval", "120s")
+        .replication("heartbeats_interval", "0s")
+        .write(&work);
+    let mut run = Running::start(&topo, &[]);
+    // Ready: the flow did its first refresh and found nothing.
+    let addr = work.metrics_addr();
+    support::wait_for("the flow ready", Duration::from_secs(60), || {
+        support::hubmirror::http_status(&addr, "/readyz").filter(|(code, _)| *code == 200)
+    });
+    kafka::create_topic(&ca, "orders", 1);
+    kafka::produce_batched(&ca, "orders", &[(0, b"k".to_vec(), b"v".to_vec())]);
+    let got = kafka::read_all(&cb, "a.orders", 1, Duration::from_secs(40));
+    assert_eq!(
+        got.len(),
+        1,
+        "the record flows well before the 120 s refresh"
+    );
+    run.stop_cleanly();
+}

@@ -325,6 +325,10 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
 /// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
 /// the store below the source's log start. Returns (and stops the run) only on an error no
 /// retry fixes.
+///
+/// After a start the refreshes come sooner — 1 s, 2 s, 4 s, … apart until they reach
+/// `interval` — so that topics other flows of this process create while starting (the remote
+/// topics of a flow the other way) flow within seconds rather than one whole interval later.
 async fn discover(
     mut discovery: Discovery,
     interval: Duration,
@@ -333,6 +337,7 @@ async fn discover(
     token: CancellationToken,
 ) -> Result<(), FlowError> {
     let mut backoff = Duration::from_millis(500);
+    let mut settling = Duration::from_secs(1);
     loop {
         let wait = match discovery.refresh().await {
             Ok(assignments) => {
@@ -352,7 +357,9 @@ async fn discover(
                     }
                     Err(e) => tracing::debug!("pruning the store skipped this round: {e}"),
                 }
-                interval
+                let wait = settling.min(interval);
+                settling = settling.saturating_mul(2);
+                wait
             }
             Err(e) if !e.is_transient() => {
                 token.cancel();
