@@ -51,11 +51,12 @@ impl Store {
             return Ok(alone);
         };
         let fwd_prefix = codec::partition_prefix(fwd)?;
-        let back_segments = self.segments_rev(&back_prefix, i64::MAX)?;
         // T's first own record the group has not read: the first whose copy on S is at or
-        // after `upstream`, else the first the T→S flow has not handled yet.
+        // after `upstream`, else the first the T→S flow has not handled yet. Segments are read
+        // from the last one back, only as far as needed.
         let mut unread_own = meta.processed_upto;
-        for s in back_segments.iter() {
+        for s in self.segments_rev(&back_prefix, i64::MAX) {
+            let s = s?;
             if s.downstream_end() <= upstream {
                 break;
             }
@@ -75,14 +76,16 @@ impl Store {
         let resume = unread_copy.map_or(unread_own, |d| d.min(unread_own));
         // Records at or after `resume` the group processed: S's own below `upstream` …
         let mut again = 0;
-        for s in self.segments_rev(&fwd_prefix, upstream)? {
+        for s in self.segments_rev(&fwd_prefix, upstream) {
+            let s = s?;
             if s.downstream_end() <= resume {
                 break;
             }
             again += overlap(s.len, resume - s.downstream, upstream - s.upstream);
         }
         // … and T's own whose copies on S are below `upstream`.
-        for s in back_segments {
+        for s in self.segments_rev(&back_prefix, i64::MAX) {
+            let s = s?;
             if s.upstream_end() <= resume {
                 break;
             }
@@ -94,15 +97,18 @@ impl Store {
         })
     }
 
-    /// The partition's segments starting below `below`, last first.
-    fn segments_rev(&self, prefix: &[u8], below: i64) -> Result<Vec<Segment>, StoreError> {
+    /// The partition's segments starting below `below`, last first, read as they are taken.
+    fn segments_rev<'a>(
+        &'a self,
+        prefix: &[u8],
+        below: i64,
+    ) -> impl Iterator<Item = Result<Segment, StoreError>> + 'a {
         let range = codec::segment_key(prefix, 0)..codec::segment_key(prefix, below);
         self.inner
             .offsets
             .range(range)
             .rev()
-            .map(|e| self.segment(e))
-            .collect()
+            .map(move |e| self.segment(e))
     }
 }
 
