@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::ConsumerStats;
+use crate::cluster::{diagnose, ConsumerStats};
 use crate::metrics::Metrics;
 
 /// A flow with records in flight and no acknowledgement for this long is not progressing.
@@ -160,6 +160,23 @@ impl FlowStatus {
 
     /// `Ok` when the flow is ready (running, connected, progressing or idle), else why not.
     pub fn readiness(&self) -> Result<(), String> {
+        self.readiness_of_flow()
+            .map_err(|why| self.with_cluster_problems(why))
+    }
+
+    /// `why`, followed by the connection problem of the source or target seen lately (see
+    /// `cluster::diagnose`), so that "starting" or "no response" says what to fix.
+    fn with_cluster_problems(&self, why: String) -> String {
+        let mut out = why;
+        for alias in [&self.source, &self.target] {
+            if let Some(p) = diagnose::recent(alias) {
+                out.push_str(&format!(": {p}"));
+            }
+        }
+        out
+    }
+
+    fn readiness_of_flow(&self) -> Result<(), String> {
         let name = format!("{}->{}", self.source, self.target);
         match self.state() {
             FlowState::Running => {}
