@@ -21,10 +21,10 @@ use crate::status::{now_ms, FlowReport, PartitionLag};
 use crate::topology::{self, Topology};
 
 /// How long listing one cluster's topics may take (clusters are asked at the same time).
-const TIMEOUT: Duration = Duration::from_secs(3);
+const TIMEOUT: Duration = Duration::from_secs(4);
 /// How long setting up one connection (TCP, TLS, SASL) may take: a TLS client on a plaintext
 /// port hears nothing until then.
-const SETUP_TIMEOUT: Duration = Duration::from_millis(2500);
+const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long reading the heartbeats of one flow may take (only from a reachable target).
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 

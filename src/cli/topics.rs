@@ -239,6 +239,11 @@ pub fn list_topics_with(
             }
             Ok(Err(e)) => {
                 let reason = ctx.inner.redact(&e.to_string());
+                // The failure that timed the request out may be told a moment later.
+                let grace = std::time::Instant::now() + Duration::from_millis(500);
+                while problem().is_none() && std::time::Instant::now() < grace {
+                    producer.poll(Duration::from_millis(50));
+                }
                 return Err(fail("cannot list topics", reason, problem()));
             }
             Err(std_mpsc::TryRecvError::Disconnected) => {

@@ -152,7 +152,11 @@ pub fn recognise(text: &str) -> Option<Cause> {
     }
     let t = text.to_ascii_lowercase();
     let has = |s: &str| t.contains(s);
-    if has("connecting to a ssl listener?") {
+    // A plaintext client (no `ssl://` in the broker's name) whose first request is answered by
+    // closing the connection: a TLS listener (or a broker older than Kafka 0.10).
+    let closed_at_first_request =
+        has("disconnected") && has("in state apiversion_query") && !has("ssl://");
+    if has("connecting to a ssl listener?") || closed_at_first_request {
         Some(Cause::PlaintextOnTlsPort)
     } else if has("certificate verify failed") || has("certificate could not be verified") {
         Some(Cause::CertificateNotTrusted)

@@ -24,6 +24,12 @@ fn recognises_a_wrong_port_or_protocol() {
                   listener?) or broker version is < 0.10 (see api.version.request) (after 1ms \
                   in state APIVERSION_QUERY)";
     assert_eq!(cause(closed), Some(Cause::PlaintextOnTlsPort));
+    let closed = "127.0.0.1:39501/bootstrap: Disconnected: connection closed by peer: receive 0 \
+                  after POLLIN (after 0ms in state APIVERSION_QUERY)";
+    assert_eq!(cause(closed), Some(Cause::PlaintextOnTlsPort));
+    let tls_closed = "ssl://127.0.0.1:39501/bootstrap: Disconnected: connection closed by peer \
+                      (after 0ms in state APIVERSION_QUERY)";
+    assert_eq!(cause(tls_closed), None);
     let hang = "[thrd:ssl://127.0.0.1:39111/bootstrap]: ssl://127.0.0.1:39111/bootstrap: \
                 Connection setup timed out in state SSL_HANDSHAKE (after 3007ms in state \
                 SSL_HANDSHAKE)";
