@@ -389,7 +389,12 @@ impl ConsumeLoop {
     /// one per poll while a broker is unreachable).
     fn consume_error(&mut self, e: KafkaError) {
         let now = Instant::now();
-        if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
+        // "All broker connections are down" says less than the cause the source's context
+        // has already logged (see `cluster::diagnose`).
+        let named = crate::cluster::diagnose::recent(&self.source_cluster.alias).is_some();
+        if named && e.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::debug!(source = %self.source, target = %self.target, "consume error: {e}");
+        } else if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
             let more = std::mem::take(&mut self.quiet.1);
             let more = if more > 0 {
                 format!(" ({more} more since the last warning)")
