@@ -239,11 +239,7 @@ pub fn list_topics_with(
             }
             Ok(Err(e)) => {
                 let reason = ctx.inner.redact(&e.to_string());
-                // The failure that timed the request out may be told a moment later.
-                let grace = std::time::Instant::now() + Duration::from_millis(500);
-                while problem().is_none() && std::time::Instant::now() < grace {
-                    producer.poll(Duration::from_millis(50));
-                }
+                await_cause(&producer);
                 return Err(fail("cannot list topics", reason, problem()));
             }
             Err(std_mpsc::TryRecvError::Disconnected) => {
@@ -261,9 +257,19 @@ pub fn list_topics_with(
             )
         });
         if definitive.is_some() || ctx.all_down.load(Ordering::Relaxed) {
+            await_cause(&producer);
             let reason = "no broker reachable".to_string();
             return Err(fail(CANNOT_CONNECT, reason, problem()));
         }
+    }
+}
+
+/// Gives librdkafka a moment to tell why the request failed or every broker is down (its
+/// log line may come after the event), unless a cause is known already.
+fn await_cause(producer: &BaseProducer<ListContext>) {
+    let grace = std::time::Instant::now() + Duration::from_millis(500);
+    while lock(&producer.context().problem).is_none() && std::time::Instant::now() < grace {
+        producer.poll(Duration::from_millis(50));
     }
 }
 
