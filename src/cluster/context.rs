@@ -307,13 +307,15 @@ fn is_gapless_failure(reason: &str) -> bool {
 }
 
 /// The context of short-lived readers that read a topic to its end (`enable.partition.eof`):
-/// end-of-partition is how they know they are done, not an error worth a log line.
+/// end-of-partition is how they know they are done, not an error worth a log line. Also the
+/// context of the other short-lived clients of the inspection commands: librdkafka's log lines
+/// stay at debug level (rdkafka's default context would log them as `librdkafka: librdkafka:`).
 #[derive(Clone, Copy, Default)]
 pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        tracing::debug!(fac, "librdkafka: {log_message}");
+        tracing::debug!(fac, "librdkafka: {}", strip_thread(log_message));
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
