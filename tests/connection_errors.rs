@@ -197,6 +197,17 @@ fn a_closed_port_is_named_in_status_readyz_and_topics() {
     let (code, _, stderr, _) = command("topics", &config, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(stderr.trim_end(), format!("hubmirror: {line}"));
+    // With --log-format json the line is a JSON record like every other.
+    let cfg = config.to_str().expect("utf-8");
+    let out = run_to_end(&["topics", "--log-format", "json", "-c", cfg], &[]);
+    let stderr = text(&out.stderr);
+    let record: serde_json::Value = serde_json::from_str(stderr.trim())
+        .unwrap_or_else(|e| panic!("not one JSON record ({e}):\n{stderr}"));
+    assert_eq!(record["level"], "ERROR", "{stderr}");
+    assert_eq!(
+        record["fields"]["message"].as_str(),
+        Some(format!("hubmirror: {line}").as_str())
+    );
     let mut run = run_not_ready_with(&work, &config, &line);
     run.stop_cleanly();
 }

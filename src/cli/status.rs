@@ -83,7 +83,7 @@ pub fn execute(args: &StatusArgs) -> ExitCode {
     let t = match topology::load(&args.common.config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            super::fatal_line(args.common.log_format, &e.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };

@@ -64,7 +64,7 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
     let t = match topology::load(&args.common.config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            super::fatal_line(args.common.log_format, &e.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -76,7 +76,7 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
         match list_topics(&t.clusters[alias], METADATA_TIMEOUT) {
             Ok(topics) => listed.insert(alias, topics),
             Err(e) => {
-                eprintln!("hubmirror: {e}");
+                super::fatal_line(args.common.log_format, &format!("hubmirror: {e}"));
                 return ExitCode::from(EXIT_FAILURE);
             }
         };
