@@ -274,6 +274,16 @@ pub fn recent(alias: &str) -> Option<ConnectionProblem> {
     (n.seen.elapsed() <= CURRENT_FOR).then(|| n.problem.clone())
 }
 
+/// Whether `e` ("broker transport failure", "all broker connections are down") says less than
+/// the problem of cluster `alias` already logged: then it needs no warning of its own.
+pub fn already_named(alias: &str, e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(Code::AllBrokersDown | Code::BrokerTransportFailure)
+    ) && recent(alias).is_some()
+}
+
 #[cfg(test)]
 #[path = "diagnose_tests.rs"]
 mod tests;

@@ -116,3 +116,18 @@ fn the_board_keeps_the_latest_problem_and_rate_limits_repeats() {
     );
     assert_eq!(recent("board-test-none"), None);
 }
+
+#[test]
+fn transport_errors_are_already_named_once_the_cause_is_known() {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    let down = KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown);
+    assert!(!already_named("named-test", &down));
+    note(&ConnectionProblem {
+        alias: "named-test".into(),
+        broker: None,
+        cause: Cause::ConnectionRefused,
+    });
+    assert!(already_named("named-test", &down));
+    let other = KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition);
+    assert!(!already_named("named-test", &other));
+}

@@ -389,10 +389,7 @@ impl ConsumeLoop {
     /// one per poll while a broker is unreachable).
     fn consume_error(&mut self, e: KafkaError) {
         let now = Instant::now();
-        // "All broker connections are down" says less than the cause the source's context
-        // has already logged (see `cluster::diagnose`).
-        let named = crate::cluster::diagnose::recent(&self.source_cluster.alias).is_some();
-        if named && e.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        if crate::cluster::diagnose::already_named(&self.source_cluster.alias, &e) {
             tracing::debug!(source = %self.source, target = %self.target, "consume error: {e}");
         } else if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
             let more = std::mem::take(&mut self.quiet.1);
