@@ -177,8 +177,19 @@ impl ClusterContext {
     }
 
     fn report(&self, what: &'static str, reason: &str) {
-        let reason = self.redact(reason);
-        let problem = ConnectionProblem::recognise(&self.alias, &reason);
+        let reason = self.redact(strip_thread(reason));
+        // Failures of the connection display as the same line as everywhere else; other
+        // fatal errors keep librdkafka's reason.
+        let cause = match what {
+            AUTHENTICATION_FAILED => Some(Cause::AuthenticationFailed),
+            CERTIFICATE_NOT_TRUSTED => Some(Cause::CertificateNotTrusted),
+            _ => None,
+        };
+        let problem = cause.map(|cause| ConnectionProblem {
+            alias: self.alias.to_string(),
+            broker: diagnose::broker_of(&reason),
+            cause,
+        });
         let _ = self.fatal.send(FatalClusterError {
             alias: self.alias.to_string(),
             what,

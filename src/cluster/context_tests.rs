@@ -26,11 +26,12 @@ fn redacts_secrets_and_reports_fatal_errors() {
     let e = rx.try_recv().expect("reported");
     assert_eq!(
         e.to_string(),
-        "cluster 'eventhub': authentication failed: SASL failed for ***; check the \
+        "cluster 'eventhub': authentication failed; check the \
          credentials of clusters.eventhub: the Event Hubs connection string \
          (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \
          sasl.username and sasl.password"
     );
+    assert_eq!(e.reason, "SASL failed for ***", "kept, redacted");
     let e = FatalClusterError {
         alias: "eventhub".into(),
         what: "fatal client error",

@@ -209,7 +209,7 @@ fn classify_size(size: i32) -> Cause {
 
 /// The `host:port` of the broker a librdkafka text is about: `[thrd:...]: ` is skipped, then
 /// the text starts with the broker's name, `[proto://]host:port/<id|bootstrap>: `.
-fn broker_of(text: &str) -> Option<String> {
+pub fn broker_of(text: &str) -> Option<String> {
     let mut t = text.trim_start();
     if t.starts_with("[thrd:") {
         t = &t[t.find("]: ")? + 3..];
