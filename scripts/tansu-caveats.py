@@ -263,6 +263,20 @@ def fetch_behind_busy_partition(bs):
                    f"{count} of the first 20,000 in {took:.1f} s")
 
 
+def commit_metadata(bs):
+    create(bs, "caveats-meta", 1)
+    one_batch(bs, "caveats-meta", 5)
+    consumer = Consumer({"bootstrap.servers": bs, "group.id": "caveats-meta",
+                         "enable.auto.commit": False})
+    stamp = "hubmirror/1 target=x cluster=- topic=t servers=h:1"
+    consumer.commit(offsets=[TopicPartition("caveats-meta", 0, 3, metadata=stamp)],
+                    asynchronous=False)
+    got = consumer.committed([TopicPartition("caveats-meta", 0)], timeout=10)[0]
+    consumer.close()
+    holds = got.metadata != stamp
+    return holds, f"committed offset 3 with metadata {stamp!r}: read back offset {got.offset}, metadata {got.metadata!r}"
+
+
 def read_all_offsets(bs, topic, partition):
     c = Consumer({"bootstrap.servers": bs, "group.id": "caveats-all",
                   "enable.auto.commit": False, "enable.partition.eof": True})
@@ -287,6 +301,7 @@ CAVEATS = [
     ("Metadata naming a missing topic creates it when the request allows it",
      auto_create_on_metadata),
     ("CreatePartitions is unsupported", create_partitions),
+    ("offset commit metadata is dropped", commit_metadata),
     ("a fetch behind a busy partition is answered late", fetch_behind_busy_partition),
     ("a tailing consumer can miss records of two concurrent writers", concurrent_writers),
 ]

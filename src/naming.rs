@@ -284,6 +284,7 @@ mod tests {
         let flow = Flow {
             source: "onprem".into(),
             target: "eh".into(),
+            group: "hubmirror-onprem-eh".into(),
             topics: vec![re("orders.*")],
             topics_exclude: vec![re("orders-tmp")],
             groups: vec![],

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::ConsumerStats;
+use crate::cluster::{diagnose, ConsumerStats};
 use crate::metrics::Metrics;
 
 /// A flow with records in flight and no acknowledgement for this long is not progressing.
@@ -164,6 +164,23 @@ impl FlowStatus {
 
     /// `Ok` when the flow is ready (running, connected, progressing or idle), else why not.
     pub fn readiness(&self) -> Result<(), String> {
+        self.readiness_of_flow()
+            .map_err(|why| self.with_cluster_problems(why))
+    }
+
+    /// `why`, followed by the connection problem of the source or target seen lately (see
+    /// `cluster::diagnose`), so that "starting" or "no response" says what to fix.
+    fn with_cluster_problems(&self, why: String) -> String {
+        let mut out = why;
+        for alias in [&self.source, &self.target] {
+            if let Some(p) = diagnose::recent(alias) {
+                out.push_str(&format!(": {p}"));
+            }
+        }
+        out
+    }
+
+    fn readiness_of_flow(&self) -> Result<(), String> {
         let name = format!("{}->{}", self.source, self.target);
         match self.state() {
             FlowState::Running => {}
@@ -397,46 +414,5 @@ pub fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reports_what_was_recorded() {
-        let mut reg = Registry::default();
-        let f = reg.add("a", "b");
-        assert!(!reg.ready());
-        let r = f.report();
-        assert_eq!(
-            (r.state, r.heartbeat_age_ms, r.replication_latency_ms),
-            (FlowState::Starting, None, None)
-        );
-        f.set_state(FlowState::Running);
-        f.add_replicated(5);
-        // Without heartbeats, the records' latency.
-        f.record_latency(7);
-        assert_eq!(f.report().replication_latency_ms, Some(7));
-        f.heartbeat_replicated(now_ms() - 40);
-        let r = reg.reports().remove(0);
-        assert!(reg.ready());
-        assert_eq!(r.records_replicated, 5);
-        assert!(r.replication_latency_ms.unwrap() >= 40);
-        assert!(r.heartbeat_age_ms.unwrap() >= 40);
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(json.contains("\"state\":\"running\""), "{json}");
-    }
-
-    #[test]
-    fn a_new_run_forgets_what_the_previous_one_left_in_flight() {
-        let mut reg = Registry::default();
-        let f = reg.add("a", "b");
-        f.set_state(FlowState::Running);
-        f.add_in_flight(500);
-        let stalled = now_ms() - 2 * STALL_AFTER.as_millis() as i64;
-        f.last_ack_ms.store(stalled, Ordering::Relaxed);
-        let why = reg.readiness().unwrap_err().join("");
-        assert!(why.contains("500 records in flight"), "{why}");
-        f.begin_run();
-        assert!(reg.ready(), "{:?}", reg.readiness());
-        assert_eq!(f.report().records_in_flight, 0);
-    }
-}
+#[path = "status_tests.rs"]
+mod tests;

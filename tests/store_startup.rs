@@ -64,3 +64,38 @@ fn a_second_run_on_the_same_store_is_refused() {
     println!("{line}");
     first.stop_cleanly();
 }
+
+/// A busy `metrics.listen` stops `run` with one line before it touches a cluster: no topic is
+/// created on the target, no heartbeats topic on the source, no flow starts.
+#[test]
+fn a_busy_metrics_port_stops_run_before_any_cluster_is_touched() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let a_cfg = kafka::plain(&a.listener());
+    kafka::create_topic(&a_cfg, "t", 1);
+    kafka::produce_batched(&a_cfg, "t", &[(0, b"k".to_vec(), b"v".to_vec())]);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let work = Workdir::new();
+    let topo = TopologyBuilder::new()
+        .tansu("a", &a)
+        .tansu("b", &b)
+        .flow("a", "b", &["t"])
+        .metrics(&addr)
+        .write(&work);
+    let mut run = Running::start(&topo, &[]);
+    let status = run
+        .wait(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("still running\n{}", run.output()));
+    assert_eq!(status.code(), Some(1), "{}", run.output());
+    let line = run.wait_for_line(
+        &["cannot listen on", &addr, "metrics.listen"],
+        Duration::from_secs(1),
+    );
+    println!("{line}");
+    assert!(!run.output().contains("flow started"), "{}", run.output());
+    let on_b = kafka::topic_names(&kafka::plain(&b.listener()));
+    assert!(!on_b.contains("a.t"), "topics on b: {on_b:?}");
+    let on_a = kafka::topic_names(&a_cfg);
+    assert!(!on_a.contains("heartbeats"), "topics on a: {on_a:?}");
+    drop(busy);
+}

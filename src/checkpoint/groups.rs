@@ -20,6 +20,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use regex::Regex;
 
 use super::{kafka, left, CheckpointError};
+use crate::cluster::context::ReaderContext;
 
 /// Groups whose names start with this are hubmirror's own (`hubmirror-<source>-<target>` of
 /// each flow, and its readers); they are never checkpointed or moved.
@@ -141,8 +142,8 @@ pub fn committed_offsets(
 ) -> Result<Vec<(String, i32, i64)>, CheckpointError> {
     let deadline = Instant::now() + timeout;
     let what = format!("reading the committed offsets of consumer group '{group}'");
-    let consumer: BaseConsumer = group_consumer(config, group)
-        .create()
+    let consumer: BaseConsumer<ReaderContext> = group_consumer(config, group)
+        .create_with_context(ReaderContext)
         .map_err(kafka(what.clone()))?;
     let md = consumer
         .fetch_metadata(None, left(deadline))
@@ -219,8 +220,8 @@ pub fn commit_group_offsets(
             members: described.members,
         });
     }
-    let consumer: BaseConsumer = group_consumer(config, group)
-        .create()
+    let consumer: BaseConsumer<ReaderContext> = group_consumer(config, group)
+        .create_with_context(ReaderContext)
         .map_err(kafka(what.clone()))?;
     // Reach the group coordinator first, within the deadline: a synchronous commit waits
     // without limit for a coordinator it cannot find, and librdkafka reports the result of an
@@ -257,9 +258,14 @@ pub fn commit_group_offsets(
 }
 
 /// A consumer without a group (metadata and group listings only).
-fn plain_consumer(mut config: ClientConfig, what: &str) -> Result<BaseConsumer, CheckpointError> {
+fn plain_consumer(
+    mut config: ClientConfig,
+    what: &str,
+) -> Result<BaseConsumer<ReaderContext>, CheckpointError> {
     config.remove("group.id");
-    config.create().map_err(kafka(what))
+    config
+        .create_with_context(ReaderContext)
+        .map_err(kafka(what))
 }
 
 /// Settings of a consumer that speaks for `group` without joining it or committing by itself.

@@ -25,6 +25,10 @@ pub enum CommandError {
         /// What failed, secrets removed.
         reason: String,
     },
+    /// A cluster cannot be reached for a recognised reason (exit 1): one line naming the
+    /// cluster, the broker, the cause and the fix.
+    #[error("{0}")]
+    Connection(Box<FatalClusterError>),
     /// The daemon or the store failed (exit 1).
     #[error(transparent)]
     Offsets(#[from] OffsetsError),
@@ -39,7 +43,9 @@ impl CommandError {
         match self {
             CommandError::Topology(_) | CommandError::Usage(_) => EXIT_CONFIG,
             CommandError::Refused(_) => EXIT_REFUSED,
-            CommandError::Cluster { .. } | CommandError::Offsets(_) => EXIT_FAILURE,
+            CommandError::Cluster { .. }
+            | CommandError::Connection(_)
+            | CommandError::Offsets(_) => EXIT_FAILURE,
         }
     }
 
@@ -68,6 +74,9 @@ impl CommandError {
 
 impl From<FatalClusterError> for CommandError {
     fn from(e: FatalClusterError) -> Self {
+        if e.problem.is_some() {
+            return CommandError::Connection(Box::new(e));
+        }
         let reason = match e.fix() {
             Some(fix) => format!("{}: {}; {fix}", e.what, e.reason),
             None => format!("{}: {}", e.what, e.reason),

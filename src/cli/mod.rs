@@ -55,6 +55,16 @@ fn openssl_without_atexit_cleanup() {
     openssl_sys::init();
 }
 
+/// Prints the one line a command fails with: as is on stderr with `--log-format human`, as a
+/// JSON log record (level ERROR, the line as its message) with `--log-format json`, so that
+/// log collectors parse it like every other line.
+pub(crate) fn fatal_line(format: LogFormat, line: &str) {
+    match format {
+        LogFormat::Human => eprintln!("{line}"),
+        LogFormat::Json => tracing::error!("{line}"),
+    }
+}
+
 /// Installs the global tracing subscriber on stderr. `RUST_LOG` overrides the default `info`.
 fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;

@@ -15,7 +15,7 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     let topology = match topology::load(&args.common.config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            super::fatal_line(args.common.log_format, &e.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -25,7 +25,8 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("hubmirror: cannot start the async runtime: {e}");
+            let line = format!("hubmirror: cannot start the async runtime: {e}");
+            super::fatal_line(args.common.log_format, &line);
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -39,7 +40,7 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hubmirror: {e}");
+            super::fatal_line(args.common.log_format, &format!("hubmirror: {e}"));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
 use super::daemon_client;
 use super::opt::StatusArgs;
+use super::topics::list_topics_with;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::client_config;
 use crate::heartbeat;
@@ -20,8 +20,13 @@ use crate::naming::{self, Naming};
 use crate::status::{now_ms, FlowReport, PartitionLag};
 use crate::topology::{self, Topology};
 
-/// How long one cluster request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long listing one cluster's topics may take (clusters are asked at the same time).
+const TIMEOUT: Duration = Duration::from_secs(4);
+/// How long setting up one connection (TCP, TLS, SASL) may take: a TLS client on a plaintext
+/// port hears nothing until then.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long reading the heartbeats of one flow may take (only from a reachable target).
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `status --json`.
 #[derive(Debug, Serialize)]
@@ -38,6 +43,8 @@ struct FlowLine {
     target: String,
     /// The daemon's state of the flow, or `not_running`.
     state: String,
+    /// Whether the flow is ready (`/readyz`); `null` when the daemon is not running.
+    ready: Option<bool>,
     records_replicated: Option<u64>,
     records_per_second: Option<f64>,
     /// Age of the newest heartbeat of this flow on the target, ms.
@@ -53,8 +60,15 @@ struct FlowLine {
 #[derive(Debug, Serialize)]
 struct ClusterLine {
     alias: String,
-    /// Why the cluster could not be read, if it could not.
+    /// Whether the cluster answered.
+    reachable: bool,
+    /// Why the cluster could not be read, if it could not: one line naming the cluster, the
+    /// cause and the fix.
     error: Option<String>,
+    /// The recognised cause (`tls_on_plaintext_port`, `plaintext_on_tls_port`, `http_port`,
+    /// `not_kafka`, `sasl_required`, `authentication_failed`, `certificate_not_trusted`,
+    /// `host_not_found`, `connection_refused`, `timed_out`), when there is one.
+    cause: Option<&'static str>,
     upstream: Vec<Upstream>,
 }
 
@@ -69,7 +83,7 @@ pub fn execute(args: &StatusArgs) -> ExitCode {
     let t = match topology::load(&args.common.config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            super::fatal_line(args.common.log_format, &e.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -93,61 +107,72 @@ pub fn execute(args: &StatusArgs) -> ExitCode {
     }
 }
 
+/// Asks the daemon and every cluster at the same time, each with a short deadline, then reads
+/// the heartbeats of the flows whose target answered.
 fn collect(t: &Topology) -> Status {
     let naming = Naming::new(t.replication.policy, &t.replication.separator);
-    let daemon = daemon_flows(t.metrics.listen);
+    let (daemon, listed) = std::thread::scope(|s| {
+        let daemon = s.spawn(|| daemon_flows(t.metrics.listen));
+        let listing: Vec<_> = t
+            .clusters
+            .values()
+            .map(|c| s.spawn(move || list_topics_with(c, TIMEOUT, Some(SETUP_TIMEOUT))))
+            .collect();
+        let listed: Vec<_> = listing
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Default::default())))
+            .collect();
+        (daemon.join().ok().flatten(), listed)
+    });
     let mut clusters = Vec::new();
-    for (alias, cluster) in &t.clusters {
-        let consumer: Result<BaseConsumer, _> = client_config(cluster).create();
-        let topics = consumer
-            .map_err(|e| e.to_string())
-            .and_then(|c| c.fetch_metadata(None, TIMEOUT).map_err(|e| e.to_string()))
-            .map(|md| {
-                md.topics()
-                    .iter()
-                    .map(|t| t.name().to_string())
-                    .collect::<Vec<_>>()
-            });
-        let (error, upstream) = match topics {
+    for (alias, topics) in t.clusters.keys().zip(listed) {
+        clusters.push(match topics {
             Ok(names) => {
-                let up = heartbeat::upstream_clusters(&naming, names.iter().map(String::as_str));
-                (
-                    None,
-                    up.into_iter()
+                let up = heartbeat::upstream_clusters(&naming, names.keys().map(String::as_str));
+                ClusterLine {
+                    alias: alias.clone(),
+                    reachable: true,
+                    error: None,
+                    cause: None,
+                    upstream: up
+                        .into_iter()
                         .map(|(cluster, hops)| Upstream { cluster, hops })
                         .collect(),
-                )
+                }
             }
-            Err(e) => (
-                Some(format!("cluster '{alias}' cannot be read: {e}")),
-                Vec::new(),
-            ),
-        };
-        clusters.push(ClusterLine {
-            alias: alias.clone(),
-            error,
-            upstream,
+            Err(e) => ClusterLine {
+                alias: alias.clone(),
+                reachable: false,
+                error: Some(e.to_string()),
+                cause: e.problem.as_ref().map(|p| p.cause.code()),
+                upstream: Vec::new(),
+            },
         });
     }
+    let reachable = |alias: &str| clusters.iter().any(|c| c.alias == alias && c.reachable);
+    let ages: Vec<Option<i64>> = std::thread::scope(|s| {
+        let reading: Vec<_> = t
+            .flows
+            .iter()
+            .map(|f| {
+                let go = reachable(&f.target);
+                let topic = naming.remote_topic(&f.source, naming::HEARTBEATS_TOPIC);
+                s.spawn(move || go.then(|| heartbeat_age(t, f, &topic)).flatten())
+            })
+            .collect();
+        reading
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
     let flows = t
         .flows
         .iter()
-        .map(|f| {
+        .zip(ages)
+        .map(|(f, age)| {
             let live = daemon
                 .as_ref()
                 .and_then(|d| d.get(&(f.source.clone(), f.target.clone())));
-            let topic = naming.remote_topic(&f.source, naming::HEARTBEATS_TOPIC);
-            let age = heartbeat::latest_heartbeats(
-                client_config(&t.clusters[&f.target]),
-                &topic,
-                TIMEOUT,
-            )
-            .ok()
-            .and_then(|hbs| {
-                hbs.into_iter()
-                    .find(|h| h.source == f.source && h.target == f.target)
-            })
-            .map(|h| (now_ms() - h.timestamp_ms).max(0));
             FlowLine {
                 source: f.source.clone(),
                 target: f.target.clone(),
@@ -158,6 +183,7 @@ fn collect(t: &Topology) -> Status {
                         .unwrap_or_default(),
                     None => "not_running".into(),
                 },
+                ready: live.map(|r| r.not_ready.is_none()),
                 records_replicated: live.map(|r| r.records_replicated),
                 records_per_second: live.map(|r| r.records_per_second),
                 heartbeat_age_ms: age.or(live.and_then(|r| r.heartbeat_age_ms)),
@@ -172,6 +198,16 @@ fn collect(t: &Topology) -> Status {
         flows,
         clusters,
     }
+}
+
+/// The age of the newest heartbeat of flow `f` in `topic` on its target, ms.
+fn heartbeat_age(t: &Topology, f: &topology::Flow, topic: &str) -> Option<i64> {
+    let cfg = client_config(&t.clusters[&f.target]);
+    heartbeat::latest_heartbeats(cfg, topic, HEARTBEAT_TIMEOUT)
+        .ok()?
+        .into_iter()
+        .find(|h| h.source == f.source && h.target == f.target)
+        .map(|h| (now_ms() - h.timestamp_ms).max(0))
 }
 
 /// The running daemon's `/status`, by (source, target); `None` when nothing answers (or the
@@ -192,6 +228,7 @@ fn render(s: &Status) -> String {
         "SOURCE",
         "TARGET",
         "STATE",
+        "READY",
         "RECORDS",
         "RECORDS/S",
         "HEARTBEAT-AGE",
@@ -204,6 +241,7 @@ fn render(s: &Status) -> String {
             f.source.clone(),
             f.target.clone(),
             f.state.clone(),
+            opt(f.ready.map(|r| if r { "yes" } else { "no" }.to_string())),
             opt(f.records_replicated.map(|n| n.to_string())),
             opt(f.records_per_second.map(|r| format!("{r:.1}"))),
             opt(f.heartbeat_age_ms.map(|ms| format!("{ms}ms"))),
@@ -233,22 +271,28 @@ fn render(s: &Status) -> String {
         out.push_str(&table(&lag_rows));
     }
     out.push('\n');
-    let mut rows = vec![["CLUSTER", "UPSTREAM", "HOPS"].map(String::from).to_vec()];
+    let mut rows = vec![["CLUSTER", "REACHABLE", "UPSTREAM", "HOPS"]
+        .map(String::from)
+        .to_vec()];
     for c in &s.clusters {
-        if let Some(e) = &c.error {
+        let reachable = if c.reachable { "yes" } else { "no" }.to_string();
+        if c.upstream.is_empty() {
             rows.push(vec![
                 c.alias.clone(),
-                format!("unreachable: {e}"),
+                reachable.clone(),
+                "-".into(),
                 "-".into(),
             ]);
-        } else if c.upstream.is_empty() {
-            rows.push(vec![c.alias.clone(), "-".into(), "-".into()]);
         }
         for u in &c.upstream {
-            rows.push(vec![c.alias.clone(), u.cluster.clone(), u.hops.to_string()]);
+            let (cluster, hops) = (u.cluster.clone(), u.hops.to_string());
+            rows.push(vec![c.alias.clone(), reachable.clone(), cluster, hops]);
         }
     }
     out.push_str(&table(&rows));
+    for e in s.clusters.iter().filter_map(|c| c.error.as_deref()) {
+        out.push_str(&format!("{e}\n"));
+    }
     if !s.daemon_running {
         out.push_str(
             "\n(hubmirror run is not answering on metrics.listen: live figures unavailable)\n",

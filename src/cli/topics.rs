@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::opt::TopicsArgs;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::cluster::context::CANNOT_CONNECT;
-use crate::cluster::{self, clients, ClusterContext, FatalClusterError};
+use crate::cluster::{self, clients, Cause, ClusterContext, ConnectionProblem, FatalClusterError};
 use crate::naming::Naming;
 use crate::topology::{self, Cluster, Topology};
 
@@ -65,7 +65,7 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
     let t = match topology::load(&args.common.config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            super::fatal_line(args.common.log_format, &e.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -77,7 +77,7 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
         match list_topics(&t.clusters[alias], METADATA_TIMEOUT) {
             Ok(topics) => listed.insert(alias, topics),
             Err(e) => {
-                eprintln!("hubmirror: {e}");
+                super::fatal_line(args.common.log_format, &format!("hubmirror: {e}"));
                 return ExitCode::from(EXIT_FAILURE);
             }
         };
@@ -220,22 +220,43 @@ impl Row {
 
 /// Lists the topics of `cluster` that can be served (no error, at least one partition), with one
 /// metadata request of at most `timeout`. Fails early, naming the cluster, on an authentication
-/// or TLS trust failure or when every bootstrap broker is down.
+/// or TLS trust failure or when every bootstrap broker is down, with the recognised cause
+/// ([`crate::cluster::ConnectionProblem`]) when there is one.
 pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, FatalClusterError> {
-    let fail = |what: &'static str, reason: String| FatalClusterError {
-        alias: cluster.alias.clone(),
-        what,
-        reason,
+    list_topics_with(cluster, timeout, None)
+}
+
+/// [`list_topics`], connection setup (TCP, TLS, SASL) limited to `setup_timeout` when given
+/// (`status` answers within seconds whatever is down).
+pub fn list_topics_with(
+    cluster: &Cluster,
+    timeout: Duration,
+    setup_timeout: Option<Duration>,
+) -> Result<TopicList, FatalClusterError> {
+    let fail = |what: &'static str, reason: String, problem: Option<ConnectionProblem>| {
+        FatalClusterError {
+            alias: cluster.alias.clone(),
+            what,
+            reason,
+            problem,
+        }
     };
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = ListContext {
         inner: clients::context(cluster, fatal_tx),
-        transport: Mutex::new(None),
+        problem: Mutex::new(None),
         all_down: AtomicBool::new(false),
     };
-    let producer: BaseProducer<ListContext> = cluster::client_config(cluster)
+    let mut cfg = cluster::client_config(cluster);
+    if let Some(t) = setup_timeout {
+        cfg.set(
+            "socket.connection.setup.timeout.ms",
+            t.as_millis().to_string(),
+        );
+    }
+    let producer: BaseProducer<ListContext> = cfg
         .create_with_context(ctx)
-        .map_err(|e| fail("cannot create a client", e.to_string()))?;
+        .map_err(|e| fail("cannot create a client", e.to_string(), None))?;
     let producer = Arc::new(producer);
     let (done_tx, done_rx) = std_mpsc::channel();
     let p = producer.clone();
@@ -245,6 +266,7 @@ pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, Fa
         let _ = done_tx.send(p.client().fetch_metadata(None, timeout));
     });
     let ctx = producer.context().clone();
+    let problem = || lock(&ctx.problem).clone();
     loop {
         producer.poll(Duration::from_millis(50));
         match done_rx.try_recv() {
@@ -256,29 +278,49 @@ pub fn list_topics(cluster: &Cluster, timeout: Duration) -> Result<TopicList, Fa
                     .map(|t| (t.name().to_string(), t.partitions().len() as i32))
                     .collect())
             }
-            Ok(Err(e)) => return Err(fail("cannot list topics", ctx.inner.redact(&e.to_string()))),
+            Ok(Err(e)) => {
+                let reason = ctx.inner.redact(&e.to_string());
+                await_cause(&producer);
+                return Err(fail("cannot list topics", reason, problem()));
+            }
             Err(std_mpsc::TryRecvError::Disconnected) => {
-                return Err(fail("cannot list topics", "request lost".into()))
+                return Err(fail("cannot list topics", "request lost".into(), problem()))
             }
             Err(std_mpsc::TryRecvError::Empty) => {}
         }
         if let Ok(fatal) = fatal_rx.try_recv() {
             return Err(fatal);
         }
-        if ctx.all_down.load(Ordering::Relaxed) {
-            let reason = lock(&ctx.transport).take();
-            let reason = reason.unwrap_or_else(|| "all brokers are down".into());
-            return Err(fail(CANNOT_CONNECT, reason));
+        let definitive = problem().filter(|p| {
+            matches!(
+                p.cause,
+                Cause::AuthenticationFailed | Cause::CertificateNotTrusted
+            )
+        });
+        if definitive.is_some() || ctx.all_down.load(Ordering::Relaxed) {
+            await_cause(&producer);
+            let reason = "no broker reachable".to_string();
+            return Err(fail(CANNOT_CONNECT, reason, problem()));
         }
     }
 }
 
-/// The cluster's context (logs under its alias, redaction, fatal errors), plus what `topics`
-/// needs to stop early: the last transport failure and whether all brokers are down.
+/// Gives librdkafka a moment to tell why the request failed or every broker is down (its
+/// log line may come after the event), unless a cause is known already.
+fn await_cause(producer: &BaseProducer<ListContext>) {
+    let grace = std::time::Instant::now() + Duration::from_millis(500);
+    while lock(&producer.context().problem).is_none() && std::time::Instant::now() < grace {
+        producer.poll(Duration::from_millis(50));
+    }
+}
+
+/// The cluster's context (redaction, fatal errors), plus what `topics` needs to stop early:
+/// the last recognised connection problem and whether all brokers are down. librdkafka's own
+/// log lines stay at debug level: the command's one error line says it all.
 struct ListContext {
     inner: ClusterContext,
-    /// The last connection failure librdkafka reported, redacted.
-    transport: Mutex<Option<String>>,
+    /// The last connection problem librdkafka's texts revealed.
+    problem: Mutex<Option<ConnectionProblem>>,
     /// Set when librdkafka reports that every known broker is down.
     all_down: AtomicBool,
 }
@@ -288,24 +330,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ClientContext for ListContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        // A connection failure ("FAIL") becomes the command's one error line: no log on top.
-        let level = if fac == "FAIL" {
-            RDKafkaLogLevel::Debug
-        } else {
-            level
-        };
-        self.inner.log(level, fac, log_message);
+    fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match self.inner.recognise(log_message) {
+            Some(p) => *lock(&self.problem) = Some(p),
+            None => self.inner.log(RDKafkaLogLevel::Debug, fac, log_message),
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
-            // Reported as the cause by `list_topics`, not logged on top of it.
-            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Resolve) => {
-                *lock(&self.transport) = Some(self.inner.redact(reason));
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
+                self.inner.error(error, reason)
             }
             Some(RDKafkaErrorCode::AllBrokersDown) => self.all_down.store(true, Ordering::Relaxed),
-            _ => self.inner.error(error, reason),
+            _ => match self.inner.recognise(reason) {
+                Some(p) => *lock(&self.problem) = Some(p),
+                None => tracing::debug!(
+                    cluster = self.inner.alias(),
+                    "{}",
+                    self.inner.redact(reason)
+                ),
+            },
         }
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio::sync::mpsc;
 
+use super::diagnose::{self, Cause, ConnectionProblem};
 use super::stats::ConsumerStats;
 
 /// An error on a cluster that stops the run. It displays as one line: the cluster, what failed,
@@ -24,6 +25,9 @@ pub struct FatalClusterError {
     pub what: &'static str,
     /// librdkafka's reason, with any secret of the cluster removed.
     pub reason: String,
+    /// The recognised connection problem, when there is one: then the error displays as its
+    /// one line (cluster, cause, broker, fix) instead of `what: reason`.
+    pub problem: Option<ConnectionProblem>,
 }
 
 /// [`FatalClusterError::what`] of a refused authentication.
@@ -57,6 +61,9 @@ impl FatalClusterError {
 
 impl std::fmt::Display for FatalClusterError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = &self.problem {
+            return write!(f, "{p}");
+        }
         write!(
             f,
             "cluster '{}': {}: {}",
@@ -71,15 +78,14 @@ impl std::fmt::Display for FatalClusterError {
 
 impl std::error::Error for FatalClusterError {}
 
-/// How often the "cannot reach the brokers" warning is repeated per cluster while it lasts:
-/// librdkafka reports every failed connection attempt and every request that found no broker
-/// (dozens a second), which would bury every other line.
-const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(30);
+/// How often the generic "no broker reachable" warning (a failure no recogniser names) is
+/// repeated per cluster while it lasts: librdkafka reports every failed attempt.
+const UNREACHABLE_WARN_EVERY: Duration = diagnose::CURRENT_FOR;
 
-/// When each cluster's "cannot reach the brokers" warning was last logged (by any client).
+/// When each cluster's generic warning was last logged (by any client).
 static UNREACHABLE_WARNED: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
 
-/// Whether the "cannot reach the brokers" warning of `alias` is due now (and notes it as given).
+/// Whether the generic warning of `alias` is due now (and notes it as given).
 fn unreachable_warning_due(alias: &str, now: Instant) -> bool {
     let mut guard = UNREACHABLE_WARNED
         .lock()
@@ -92,6 +98,20 @@ fn unreachable_warning_due(alias: &str, now: Instant) -> bool {
             true
         }
     }
+}
+
+/// librdkafka's log text without its `[thrd:...]: ` prefix.
+pub fn strip_thread(msg: &str) -> &str {
+    match msg.strip_prefix("[thrd:").and_then(|r| r.split_once("]: ")) {
+        Some((_, rest)) => rest,
+        None => msg,
+    }
+}
+
+/// Whether a librdkafka log line is noise for users: the warning that a property hubmirror
+/// sets on purpose (`enable.gapless.guarantee`) is experimental.
+fn is_noise(fac: &str, msg: &str) -> bool {
+    fac == "CONFWARN" && msg.contains("is experimental")
 }
 
 /// Client context shared by the consumer, producer and admin clients of one cluster.
@@ -157,18 +177,63 @@ impl ClusterContext {
     }
 
     fn report(&self, what: &'static str, reason: &str) {
+        let reason = self.redact(strip_thread(reason));
+        // Failures of the connection display as the same line as everywhere else; other
+        // fatal errors keep librdkafka's reason.
+        let cause = match what {
+            AUTHENTICATION_FAILED => Some(Cause::AuthenticationFailed),
+            CERTIFICATE_NOT_TRUSTED => Some(Cause::CertificateNotTrusted),
+            _ => None,
+        };
+        let problem = cause.map(|cause| ConnectionProblem {
+            alias: self.alias.to_string(),
+            broker: diagnose::broker_of(&reason),
+            cause,
+        });
         let _ = self.fatal.send(FatalClusterError {
             alias: self.alias.to_string(),
             what,
-            reason: self.redact(reason),
+            reason,
+            problem,
         });
+    }
+
+    /// Notes a recognised connection problem (for `/readyz`) and logs its line when it is new
+    /// or was last logged a while ago. An untrusted certificate stops the run (no retry fixes
+    /// it); the rest is retried by librdkafka.
+    fn problem(&self, p: ConnectionProblem, reason: &str) {
+        if p.cause == Cause::CertificateNotTrusted {
+            return self.report(CERTIFICATE_NOT_TRUSTED, reason);
+        }
+        if diagnose::note(&p) {
+            tracing::warn!(
+                cluster = &*self.alias,
+                "{p} (retrying; repeated at most every {} s)",
+                diagnose::CURRENT_FOR.as_secs()
+            );
+        }
+    }
+
+    /// The problem `text` reveals on this cluster, secrets removed.
+    pub fn recognise(&self, text: &str) -> Option<ConnectionProblem> {
+        ConnectionProblem::recognise(&self.alias, &self.redact(strip_thread(text)))
     }
 }
 
 impl ClientContext for ClusterContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        let msg = self.redact(log_message);
+        let msg = self.redact(strip_thread(log_message));
         let cluster = &*self.alias;
+        // A recognised connection failure is logged once as its own line (see `problem`).
+        let level = match self.recognise(&msg) {
+            Some(p) if p.cause != Cause::AuthenticationFailed => {
+                self.problem(p, &msg);
+                RDKafkaLogLevel::Debug
+            }
+            Some(_) => RDKafkaLogLevel::Debug,
+            None if is_noise(fac, &msg) => RDKafkaLogLevel::Debug,
+            None => level,
+        };
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -190,6 +255,7 @@ impl ClientContext for ClusterContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
+        let recognised = self.recognise(reason);
         match code {
             Some(RDKafkaErrorCode::Authentication)
             | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => {
@@ -203,24 +269,33 @@ impl ClientContext for ClusterContext {
                 )
             }
             Some(RDKafkaErrorCode::Fatal) => self.report("fatal client error", reason),
-            // An untrusted certificate will not fix itself; other TLS errors may be transient.
-            Some(RDKafkaErrorCode::SSL) if reason.contains("certificate verify failed") => {
-                self.report(CERTIFICATE_NOT_TRUSTED, reason)
+            // An untrusted certificate will not fix itself; other failures librdkafka retries
+            // for as long as it takes: one line per cluster and cause now and then.
+            _ if recognised.is_some() => {
+                if let Some(p) = recognised {
+                    self.problem(p, reason);
+                }
             }
-            // Retried by librdkafka for as long as it takes: one warning per cluster now and
-            // then, naming what to check, instead of one per attempt.
             Some(
                 RDKafkaErrorCode::BrokerTransportFailure
                 | RDKafkaErrorCode::Resolve
                 | RDKafkaErrorCode::AllBrokersDown,
             ) => {
-                if unreachable_warning_due(&self.alias, Instant::now()) {
+                // "1/1 brokers are down" adds nothing to a problem already named.
+                if diagnose::recent(&self.alias).is_some() {
+                    tracing::debug!(cluster = &*self.alias, "{}", self.redact(reason));
+                } else if unreachable_warning_due(&self.alias, Instant::now()) {
                     tracing::warn!(
                         cluster = &*self.alias,
-                        "cluster '{}': cannot reach its brokers: {}; check clusters.{}.bootstrap_servers \
+                        "cluster '{}': no broker reachable ({}); check clusters.{}.bootstrap_servers \
                          and that its brokers are up and reachable (retrying; repeated at most every {} s)",
                         self.alias,
-                        self.redact(reason),
+                        // "1/1 brokers are down" (or "0/1" while one reconnects) says nothing.
+                        if code == Some(RDKafkaErrorCode::AllBrokersDown) {
+                            "all brokers are down".to_string()
+                        } else {
+                            self.redact(strip_thread(reason))
+                        },
                         self.alias,
                         UNREACHABLE_WARN_EVERY.as_secs()
                     );
@@ -243,13 +318,15 @@ fn is_gapless_failure(reason: &str) -> bool {
 }
 
 /// The context of short-lived readers that read a topic to its end (`enable.partition.eof`):
-/// end-of-partition is how they know they are done, not an error worth a log line.
+/// end-of-partition is how they know they are done, not an error worth a log line. Also the
+/// context of the other short-lived clients of the inspection commands: librdkafka's log lines
+/// stay at debug level (rdkafka's default context would log them as `librdkafka: librdkafka:`).
 #[derive(Clone, Copy, Default)]
 pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        tracing::debug!(fac, "librdkafka: {log_message}");
+        tracing::debug!(fac, "librdkafka: {}", strip_thread(log_message));
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -280,61 +357,5 @@ pub fn end_reader(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_gapless_failures_only() {
-        assert!(is_gapless_failure(
-            "Fatal error: Local: Gap-less ordering would not be guaranteed if proceeding: \
-             ProduceRequest for t [0] with 3 message(s) failed: Broker: Policy violation \
-             (broker 1 PID{Id:1,Epoch:0}, base seq 0): unable to satisfy gap-less guarantee"
-        ));
-        assert!(!is_gapless_failure(
-            "Fatal error: Broker: Producer attempted an operation with an old epoch"
-        ));
-    }
-
-    #[test]
-    fn redacts_secrets_and_reports_fatal_errors() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let ctx = ClusterContext::new("eventhub", vec!["s3cr3t".into(), String::new()], tx);
-        assert_eq!(ctx.redact("password s3cr3t here"), "password *** here");
-        ctx.error(
-            KafkaError::Global(RDKafkaErrorCode::Authentication),
-            "SASL failed for s3cr3t",
-        );
-        let e = rx.try_recv().expect("reported");
-        assert_eq!(
-            e.to_string(),
-            "cluster 'eventhub': authentication failed: SASL failed for ***; check the \
-             credentials of clusters.eventhub: the Event Hubs connection string \
-             (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \
-             sasl.username and sasl.password"
-        );
-        let e = FatalClusterError {
-            alias: "eventhub".into(),
-            what: "fatal client error",
-            reason: "x".into(),
-        };
-        assert_eq!(e.to_string(), "cluster 'eventhub': fatal client error: x");
-    }
-
-    #[test]
-    fn unreachable_warnings_are_rate_limited_per_cluster() {
-        let t0 = Instant::now();
-        assert!(unreachable_warning_due("rate-test-a", t0));
-        assert!(!unreachable_warning_due(
-            "rate-test-a",
-            t0 + Duration::from_secs(1)
-        ));
-        assert!(unreachable_warning_due(
-            "rate-test-b",
-            t0 + Duration::from_secs(1)
-        ));
-        assert!(unreachable_warning_due(
-            "rate-test-a",
-            t0 + UNREACHABLE_WARN_EVERY + Duration::from_secs(1)
-        ));
-    }
-}
+#[path = "context_tests.rs"]
+mod tests;

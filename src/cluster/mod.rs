@@ -6,12 +6,14 @@
 
 pub mod clients;
 pub mod context;
+pub mod diagnose;
 pub mod metadata;
 pub mod stats;
 
 use rdkafka::ClientConfig;
 
 pub use context::{ClusterContext, FatalClusterError};
+pub use diagnose::{Cause, ConnectionProblem};
 pub use stats::ConsumerStats;
 
 use crate::topology::{event_hubs, Cluster};
@@ -69,6 +71,9 @@ pub fn client_config(cluster: &Cluster) -> ClientConfig {
     // librdkafka backs off reconnects up to 10 s; after a network cut or a broker restart a
     // replicator should be back within about a second of the cluster.
     cfg.set("reconnect.backoff.max.ms", "1000");
+    // A TLS client on a plaintext port waits in the handshake until this (librdkafka: 30 s)
+    // before anyone hears of it; a healthy connection is set up in well under a second.
+    cfg.set("socket.connection.setup.timeout.ms", "10000");
     if cluster.event_hubs.is_some() {
         for (k, v) in EVENT_HUBS_DEFAULTS {
             cfg.set(*k, *v);

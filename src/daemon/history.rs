@@ -25,8 +25,8 @@ pub fn warn_if_new_store_has_history(t: &Topology, created: bool) {
         let target_checkpoints = t.clusters[&flow.target].checkpoints;
         let (from, to) = (flow.source.clone(), flow.target.clone());
         let path = t.store.path.clone();
+        let group = flow.group.clone();
         tokio::task::spawn_blocking(move || {
-            let group = format!("hubmirror-{from}-{to}");
             let committed =
                 checkpoint::committed_offsets(client_config(&source), &group, |_| true, TIMEOUT);
             let partitions = match committed {

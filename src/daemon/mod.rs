@@ -3,10 +3,11 @@
 //! token is cancelled (then drains and commits) or something fatal happens (then stops
 //! everything and says why).
 //!
-//! Order of work: what can fail locally (the store, the HTTP listener) is done before any
-//! client is created, so a busy port or a locked store never leaves a half-started
-//! replicator behind. Then the clients ([`clients`]), the tasks ([`tasks`]), the HTTP server,
-//! and the supervision loop below.
+//! Order of work: what can fail locally (the store, the HTTP listener; secret and certificate
+//! files were read when the topology was loaded) is done before any client is created, so a
+//! busy port or a locked store never leaves a half-started replicator behind. Then every
+//! client ([`clients`]) and task setup ([`tasks`]) — a bad client setting fails here, still
+//! before any task runs — then the tasks, the HTTP server, and the supervision loop below.
 
 mod clients;
 mod history;
@@ -118,11 +119,9 @@ pub async fn run(t: Topology, shutdown: CancellationToken) -> Result<(), RunErro
     };
     let mut clients = Clients::new(&t, shared.fatal.clone());
     let mut registry = Registry::default();
-    let flows = tasks::flows(&shared, &mut clients, &mut registry)?;
-    // Emitters and checkpointers stop on `shutdown`; dropping their sets when `run` returns
-    // aborts any straggler.
-    let _emitters = tasks::heartbeats(&shared, &mut clients)?;
-    let _checkpointers = tasks::checkpoints(&shared, &mut clients)?;
+    // Every client is created (a bad setting fails here) before any task starts.
+    let prepared = tasks::prepare(&shared, &mut clients, &mut registry)?;
+    let running = prepared.spawn(&shared);
     let server = server::serve(
         listener,
         shared.metrics.clone(),
@@ -133,7 +132,7 @@ pub async fn run(t: Topology, shutdown: CancellationToken) -> Result<(), RunErro
     // Only the clients hold the fatal channel from here on: it closes when they are gone.
     drop(shared);
 
-    let result = supervise(flows, fatal_rx, &shutdown).await;
+    let result = supervise(running.flows, fatal_rx, &shutdown).await;
     let _ = server.await;
     clients.close_in_background();
     if result.is_ok() {

@@ -1,6 +1,8 @@
 //! What the daemon runs, per flow: the flow itself, its source's heartbeat emitter, and its
-//! checkpoint task when it selects consumer groups. Each is spawned with the one shutdown
-//! token and stops on it.
+//! checkpoint task when it selects consumer groups. Everything is prepared first — every
+//! client created, which is where a bad setting fails — and only then spawned ([`Prepared`]),
+//! so a run that cannot start fails before any task talks to a cluster. Each task gets the one
+//! shutdown token and stops on it.
 
 use std::sync::Arc;
 
@@ -32,14 +34,72 @@ pub(super) struct Shared<'a> {
 /// A flow's task: its name, and how it ended.
 pub(super) type FlowTasks = JoinSet<(String, Result<(), FlowError>)>;
 
-/// Spawns every flow; each gets a status handle in `registry`.
-pub(super) fn flows(
+/// Every task of a run, ready to spawn: nothing in here has talked to a cluster yet.
+pub(super) struct Prepared {
+    flows: Vec<FlowSetup>,
+    emitters: Vec<(heartbeat::EmitterConfig, heartbeat::EmitterClients)>,
+    checkpointers: Vec<checkpoint::task::CheckpointSetup>,
+}
+
+/// The running tasks. Emitters and checkpointers stop on the shutdown token; dropping their
+/// sets aborts any straggler.
+pub(super) struct Running {
+    pub flows: FlowTasks,
+    pub _emitters: JoinSet<()>,
+    pub _checkpointers: JoinSet<()>,
+}
+
+/// Creates every client and prepares every task; a flow gets a status handle in `registry`.
+pub(super) fn prepare(
     s: &Shared<'_>,
     clients: &mut Clients<'_>,
     registry: &mut Registry,
-) -> Result<FlowTasks, RunError> {
+) -> Result<Prepared, RunError> {
+    Ok(Prepared {
+        flows: flows(s, clients, registry)?,
+        emitters: heartbeats(s, clients)?,
+        checkpointers: checkpoints(s, clients)?,
+    })
+}
+
+impl Prepared {
+    /// Spawns everything prepared, each task with `shutdown`.
+    pub(super) fn spawn(self, s: &Shared<'_>) -> Running {
+        let mut flows = JoinSet::new();
+        for setup in self.flows {
+            let name = setup.flow.name();
+            let token = s.shutdown.clone();
+            flows.spawn(async move { (name, flow::run(setup, token).await) });
+        }
+        let mut emitters = JoinSet::new();
+        for (cfg, c) in self.emitters {
+            emitters.spawn(heartbeat::emit(
+                cfg,
+                c,
+                s.metrics.clone(),
+                s.shutdown.clone(),
+            ));
+        }
+        let mut checkpointers = JoinSet::new();
+        for setup in self.checkpointers {
+            checkpointers.spawn(checkpoint::task::run(setup, s.shutdown.clone()));
+        }
+        Running {
+            flows,
+            _emitters: emitters,
+            _checkpointers: checkpointers,
+        }
+    }
+}
+
+/// Every flow's setup.
+fn flows(
+    s: &Shared<'_>,
+    clients: &mut Clients<'_>,
+    registry: &mut Registry,
+) -> Result<Vec<FlowSetup>, RunError> {
     let t = s.topology;
-    let mut flows = JoinSet::new();
+    let mut flows = Vec::new();
     for f in &t.flows {
         let target = clients.get(&f.target)?;
         let source = &t.clusters[&f.source];
@@ -70,7 +130,7 @@ pub(super) fn flows(
             connector: Connector {
                 source: source.clone(),
                 target: t.clusters[&f.target].clone(),
-                group: format!("hubmirror-{}-{}", f.source, f.target),
+                group: f.group.clone(),
                 fatal: s.fatal.clone(),
             },
             target_admin: target.admin,
@@ -79,21 +139,19 @@ pub(super) fn flows(
             status,
             store: s.store.clone(),
         };
-        let name = f.name();
-        let token = s.shutdown.clone();
-        flows.spawn(async move { (name, flow::run(setup, token).await) });
+        flows.push(setup);
     }
     Ok(flows)
 }
 
-/// Spawns a heartbeat emitter per flow whose source cluster allows heartbeats (none when
+/// A heartbeat emitter per flow whose source cluster allows heartbeats (none when
 /// `heartbeats_interval` is 0).
-pub(super) fn heartbeats(
+fn heartbeats(
     s: &Shared<'_>,
     clients: &mut Clients<'_>,
-) -> Result<JoinSet<()>, RunError> {
+) -> Result<Vec<(heartbeat::EmitterConfig, heartbeat::EmitterClients)>, RunError> {
     let t = s.topology;
-    let mut emitters = JoinSet::new();
+    let mut emitters = Vec::new();
     if t.replication.heartbeats_interval.is_zero() {
         return Ok(emitters);
     }
@@ -109,24 +167,19 @@ pub(super) fn heartbeats(
             producer: source.producer,
             admin: source.admin,
         };
-        emitters.spawn(heartbeat::emit(
-            cfg,
-            clients,
-            s.metrics.clone(),
-            s.shutdown.clone(),
-        ));
+        emitters.push((cfg, clients));
     }
     Ok(emitters)
 }
 
-/// Spawns a checkpoint task per flow that selects consumer groups. A group call in flight at
+/// A checkpoint task per flow that selects consumer groups. A group call in flight at
 /// shutdown is left to finish in the background.
-pub(super) fn checkpoints(
+fn checkpoints(
     s: &Shared<'_>,
     clients: &mut Clients<'_>,
-) -> Result<JoinSet<()>, RunError> {
+) -> Result<Vec<checkpoint::task::CheckpointSetup>, RunError> {
     let t = s.topology;
-    let mut tasks = JoinSet::new();
+    let mut tasks = Vec::new();
     for f in t.flows.iter().filter(|f| !f.groups.is_empty()) {
         let target = clients.get(&f.target)?;
         let setup = checkpoint::task::CheckpointSetup {
@@ -144,7 +197,7 @@ pub(super) fn checkpoints(
             reverse: reverse_of(t, f),
             metrics: s.metrics.clone(),
         };
-        tasks.spawn(checkpoint::task::run(setup, s.shutdown.clone()));
+        tasks.push(setup);
     }
     Ok(tasks)
 }

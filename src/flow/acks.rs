@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::board::Board;
 use super::positions::Positions;
 use super::route::Route;
+use super::stamp::CommitStamp;
 use super::{DeliveryFailure, FlowError};
 use crate::cluster::ClusterContext;
 use crate::metrics::SkipReason;
@@ -78,6 +79,8 @@ pub struct AckContext {
     /// The offset-translation store: every acknowledged batch is recorded there before the
     /// source offsets that cover it are committed.
     pub store: Store,
+    /// Names the target in the metadata of every commit.
+    pub stamp: Arc<CommitStamp>,
     /// Where the target producer's delivery reports land.
     pub board: Arc<Board>,
 }
@@ -92,7 +95,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), FlowError> {
     let mut acks = Acks {
-        positions: Positions::new(&ctx.source, &ctx.target, ctx.store.clone()),
+        positions: Positions::new(
+            &ctx.source,
+            &ctx.target,
+            ctx.store.clone(),
+            ctx.stamp.clone(),
+        ),
         rate: Rate::new(&ctx.status),
         drain_deadline: None,
         failed: None,

@@ -389,7 +389,9 @@ impl ConsumeLoop {
     /// one per poll while a broker is unreachable).
     fn consume_error(&mut self, e: KafkaError) {
         let now = Instant::now();
-        if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
+        if crate::cluster::diagnose::already_named(&self.source_cluster.alias, &e) {
+            tracing::debug!(source = %self.source, target = %self.target, "consume error: {e}");
+        } else if self.quiet.0.is_none_or(|at| now >= at + WARN_EVERY) {
             let more = std::mem::take(&mut self.quiet.1);
             let more = if more > 0 {
                 format!(" ({more} more since the last warning)")

@@ -28,6 +28,7 @@ mod oversize;
 mod positions;
 mod resume;
 mod route;
+pub mod stamp;
 mod start;
 mod topics;
 
@@ -216,6 +217,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     let (source, target) = (setup.flow.source.clone(), setup.flow.target.clone());
     setup.status.set_state(FlowState::Starting);
 
+    let stamp = Arc::new(stamp::for_target(&setup.connector.target, &producer, &token).await);
     let (pending_tx, pending_rx) = mpsc::channel(consume::BATCHES_IN_FLIGHT);
     let acks = {
         let ctx = acks::AckContext {
@@ -224,6 +226,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
             target: target.clone(),
             status: setup.status.clone(),
             store: setup.store.clone(),
+            stamp: stamp.clone(),
             board: board.clone(),
         };
         let token = token.clone();
@@ -257,6 +260,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
                 consumer: consumer.clone(),
                 store: setup.store.clone(),
                 guard: guard.clone(),
+                stamp,
             },
         },
         setup.metrics.clone(),

@@ -10,6 +10,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::route::Route;
+use super::stamp::CommitStamp;
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::status::FlowStatus;
@@ -22,6 +23,8 @@ pub(super) struct Positions {
     source: String,
     target: String,
     store: Store,
+    /// Names the target in each commit's metadata.
+    stamp: Arc<CommitStamp>,
     /// Index into `positions` by (source topic, partition).
     index: HashMap<(Arc<str>, i32), usize>,
     positions: Vec<((Arc<str>, i32), Position)>,
@@ -31,18 +34,20 @@ pub(super) struct Positions {
 }
 
 /// One partition's acknowledged position and its events not yet in the store.
-#[derive(Default)]
 struct Position {
     next: i64,
     events: Vec<Event>,
+    /// The commit metadata: the stamp of the target and remote topic.
+    stamp: String,
 }
 
 impl Positions {
-    pub(super) fn new(source: &str, target: &str, store: Store) -> Self {
+    pub(super) fn new(source: &str, target: &str, store: Store, stamp: Arc<CommitStamp>) -> Self {
         Positions {
             source: source.to_string(),
             target: target.to_string(),
             store,
+            stamp,
             index: HashMap::new(),
             positions: Vec::new(),
             last: None,
@@ -71,7 +76,12 @@ impl Positions {
                 let next = self.positions.len();
                 let i = *self.index.entry(key.clone()).or_insert(next);
                 if i == next {
-                    self.positions.push((key, Position::default()));
+                    let position = Position {
+                        next: 0,
+                        events: Vec::new(),
+                        stamp: self.stamp.render(&route.remote_topic),
+                    };
+                    self.positions.push((key, position));
                 }
                 self.last = Some((route.source_topic.clone(), partition, i));
                 i
@@ -112,13 +122,15 @@ impl Positions {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), position) in &self.positions {
             let next = position.next;
-            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(next)) {
+            let mut elem = tpl.add_partition(topic, *partition);
+            if let Err(e) = elem.set_offset(Offset::Offset(next)) {
                 tracing::warn!(
                     topic = &**topic,
                     partition,
                     "cannot commit offset {next}: {e}"
                 );
             }
+            elem.set_metadata(position.stamp.as_str());
         }
         match consumer.commit(&tpl, mode) {
             Ok(()) => self.dirty = false,
@@ -140,7 +152,8 @@ mod tests {
         let metrics = Metrics::new();
         let a = Arc::new(Route::new(&metrics, "s", "t", "a", "s.a", 2, false));
         let b = Arc::new(Route::new(&metrics, "s", "t", "b", "s.b", 2, false));
-        let mut p = Positions::new("s", "t", store);
+        let stamp = Arc::new(CommitStamp::new("t", "t:9092", None, false));
+        let mut p = Positions::new("s", "t", store, stamp);
         // Runs of one partition (the fast path) broken by others, topics sharing partition numbers.
         p.ack(&a, 0, 10, Some(100));
         p.ack(&a, 0, 11, Some(101));

@@ -1,6 +1,16 @@
 //! Where each newly assigned source partition starts: after the last copy the target already
 //! holds ([`super::resume`]) or at the committed offset, whichever is further — and never below
 //! the source's log start without saying so ([`super::loss`]).
+//!
+//! A committed offset is used only when it was committed for this flow's target
+//! ([`super::stamp`]). It is set aside, with one warning line, when
+//! - its stamp names another target or remote topic, or
+//! - it carries no stamp (a broker that drops commit metadata, an older hubmirror, another
+//!   tool), the target's tail holds no copy of the partition and the store has no record of it:
+//!   nothing on this side shows the flow ever copied it.
+//!
+//! The partition then starts after the last copy found on the target, or at the beginning —
+//! records may be copied twice, never skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +21,7 @@ use rdkafka::Offset;
 use super::loss::LossGuard;
 use super::resume::TailReader;
 use super::route::Route;
+use super::stamp::{CommitStamp, Verdict};
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::headers;
@@ -29,6 +40,19 @@ pub struct Starter {
     pub store: Store,
     /// The flow's `on_data_loss`.
     pub guard: Arc<LossGuard>,
+    /// Tells whether a committed offset was committed for this target.
+    pub stamp: Arc<CommitStamp>,
+}
+
+/// The flow group's committed offset of one source partition, as read from the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The source partition.
+    pub partition: i32,
+    /// The next offset to read, if one was committed.
+    pub offset: Option<i64>,
+    /// The commit's metadata (hubmirror's [`CommitStamp`], or whatever else wrote it).
+    pub metadata: String,
 }
 
 impl Starter {
@@ -36,18 +60,21 @@ impl Starter {
     pub async fn positions(
         &self,
         route: &Route,
-        committed: Vec<(i32, Option<i64>)>,
+        committed: Vec<Committed>,
     ) -> Result<Vec<(i32, Offset)>, FlowError> {
         let reader = self.reader.clone();
         let consumer = self.consumer.clone();
         let store = self.store.clone();
         let guard = self.guard.clone();
+        let stamp = self.stamp.clone();
         let topic = route.source_topic.to_string();
         let remote = route.remote_topic.clone();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::with_capacity(committed.len());
-            for (p, c) in committed {
-                let next = resume_at(&reader, &store, &guard, (&topic, &remote, p), c)?;
+            for c in committed {
+                let p = c.partition;
+                let trusted = trusted(&reader, &store, (&guard, &stamp), (&topic, &remote), c)?;
+                let next = resume_at(&reader, &store, &guard, (&topic, &remote, p), trusted)?;
                 let start = match next {
                     None => Offset::Beginning,
                     Some(n) => {
@@ -67,6 +94,64 @@ impl Starter {
         .await
         .map_err(FlowError::join)?
     }
+}
+
+/// The committed offset of `c`'s partition if it may be resumed from (see the module's rules);
+/// says so in one line when it is set aside.
+fn trusted(
+    reader: &TailReader,
+    store: &Store,
+    (guard, stamp): (&LossGuard, &CommitStamp),
+    (topic, remote): (&str, &str),
+    c: Committed,
+) -> Result<Option<i64>, FlowError> {
+    let Some(offset) = c.offset else {
+        return Ok(None);
+    };
+    let p = c.partition;
+    let key = PartitionKey::new(&guard.source, &guard.target, topic, p);
+    let why = match stamp.judge(&c.metadata, remote) {
+        Verdict::Ours => return Ok(Some(offset)),
+        Verdict::Foreign(other) => {
+            // The store's translations of this partition, if any, are about that other target.
+            let forgotten = store.forget(&key)?;
+            let note = if forgotten > 0 {
+                format!("; forgot the store's {forgotten} translation segment(s) of it")
+            } else {
+                String::new()
+            };
+            format!(
+                "it was committed for {other}, not for '{remote}' on this target{note} (if two \
+                 deployments share the group, give each topology its own `name:`)"
+            )
+        }
+        Verdict::Unstamped => {
+            if offset == 0 || store.partition_state(&key)?.is_some() {
+                return Ok(Some(offset));
+            }
+            let prefix = headers::source_prefix(&guard.source, topic, p);
+            let tail = reader
+                .scan(remote, p, &prefix, None)
+                .map_err(|e| FlowError::Target {
+                    what: format!("reading back the end of '{remote}' partition {p}"),
+                    source: e,
+                })?;
+            if tail.last_upstream().is_some() {
+                return Ok(Some(offset));
+            }
+            format!(
+                "it carries no hubmirror stamp, '{remote}' partition {p} holds no copy of it and \
+                 the store has no record of it, so nothing shows it was committed for this target"
+            )
+        }
+    };
+    tracing::warn!(
+        source = %guard.source, target = %guard.target, topic, partition = p, remote,
+        "not resuming '{topic}' partition {p} from the committed offset {offset}: {why}; starting \
+         after the last copy on the target, or at the beginning (records may be copied twice, \
+         none skipped)"
+    );
+    Ok(None)
 }
 
 /// The next source offset to replicate for one partition, from its committed offset and the

@@ -14,7 +14,7 @@ use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::route::Route;
-use super::start::Starter;
+use super::start::{Committed, Starter};
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
@@ -237,7 +237,7 @@ impl Discovery {
         &self,
         topic: &str,
         range: std::ops::Range<i32>,
-    ) -> Result<Vec<(i32, Option<i64>)>, FlowError> {
+    ) -> Result<Vec<Committed>, FlowError> {
         let mut tpl = TopicPartitionList::new();
         for p in range {
             tpl.add_partition(topic, p);
@@ -254,9 +254,13 @@ impl Discovery {
         Ok(committed
             .elements()
             .iter()
-            .map(|e| match e.offset() {
-                Offset::Offset(n) if n >= 0 => (e.partition(), Some(n)),
-                _ => (e.partition(), None),
+            .map(|e| Committed {
+                partition: e.partition(),
+                offset: match e.offset() {
+                    Offset::Offset(n) if n >= 0 => Some(n),
+                    _ => None,
+                },
+                metadata: e.metadata().to_string(),
             })
             .collect())
     }

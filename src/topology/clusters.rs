@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::bootstrap;
 use super::ctx::Ctx;
 use super::error::TopologyError;
 use super::event_hubs::{self, parse_connection_string};
@@ -54,6 +55,14 @@ pub(crate) fn cluster(
         }
         other => other.map(|b| b.trim().to_string()),
     };
+    if let Some(b) = &bootstrap_given {
+        if let Err(problem) = bootstrap::check(b) {
+            return Err(ctx.invalid_at(
+                &child(&p, "bootstrap_servers"),
+                format!("{p}.bootstrap_servers {problem}"),
+            ));
+        }
+    }
 
     if let Some(eh) = raw.event_hubs {
         if raw.sasl.is_some() {

@@ -213,7 +213,7 @@ mod tests {
     fn unknown_keys_point_at_the_key() {
         assert_eq!(
             err("clusters: {}\nflows: []\nfoo: 1\n"),
-            "t.yaml:3:1: unknown key `foo` at the top level (expected one of: clusters, flows, \
+            "t.yaml:3:1: unknown key `foo` at the top level (expected one of: name, clusters, flows, \
              replication, store, metrics)"
         );
         assert_eq!(

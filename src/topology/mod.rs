@@ -11,6 +11,7 @@
 //! 4. `resolve` / `clusters`: defaults and semantic checks, secret files, relative paths
 //!    (relative to the topology file's directory).
 
+mod bootstrap;
 mod clusters;
 mod ctx;
 mod decode;

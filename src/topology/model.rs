@@ -15,6 +15,8 @@ use super::Secret;
 pub struct Topology {
     /// The file it was read from (for messages).
     pub file: PathBuf,
+    /// The deployment's name (`name:`), if given; it is part of every flow's [`Flow::group`].
+    pub name: Option<String>,
     /// Clusters by alias, in alias order.
     pub clusters: BTreeMap<String, Cluster>,
     /// Flows in file order; each is one direction.
@@ -155,6 +157,9 @@ pub struct EventHubs {
 pub struct Flow {
     pub source: String,
     pub target: String,
+    /// The source consumer group the flow commits its progress in:
+    /// `hubmirror-<source>-<target>`, or `hubmirror-<name>-<source>-<target>` with `name:`.
+    pub group: String,
     /// Anchored topic regexes (at least one).
     pub topics: Vec<Regex>,
     pub topics_exclude: Vec<Regex>,

@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTopology {
+    /// The deployment's name (`[a-z0-9][a-z0-9._-]*`, at most 64 characters); optional. It
+    /// namespaces the flows' consumer groups, so two deployments with the same aliases never
+    /// share offsets.
+    pub name: Option<String>,
     /// Clusters by alias (`[a-z][a-z0-9_-]*`); required, at least one.
     pub clusters: BTreeMap<String, RawCluster>,
     /// Replication directions; required, at least one.

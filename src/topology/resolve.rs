@@ -31,10 +31,12 @@ pub(crate) fn resolve(raw: RawTopology, ctx: &Ctx<'_>) -> Result<Topology, Topol
                 .to_string(),
         ));
     }
+    let name = deployment_name(raw.name.as_deref(), ctx)?;
     let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
     let mut flows: Vec<Flow> = Vec::new();
     for (i, rf) in raw.flows.into_iter().enumerate() {
-        let f = flow(&item("flows", i), rf, &known, ctx)?;
+        let mut f = flow(&item("flows", i), rf, &known, ctx)?;
+        f.group = flow_group(name.as_deref(), &f.source, &f.target);
         if let Some(j) = flows
             .iter()
             .position(|g| g.source == f.source && g.target == f.target)
@@ -51,6 +53,7 @@ pub(crate) fn resolve(raw: RawTopology, ctx: &Ctx<'_>) -> Result<Topology, Topol
     }
     Ok(Topology {
         file: ctx.file.to_path_buf(),
+        name,
         clusters,
         flows,
         replication: replication(&raw.replication, ctx)?,
@@ -174,9 +177,41 @@ fn flow(p: &str, raw: RawFlow, known: &[&str], ctx: &Ctx<'_>) -> Result<Flow, To
         topics_exclude: ctx.regexes(&child(p, "topics_exclude"), &raw.topics_exclude)?,
         groups: ctx.regexes(&child(p, "groups"), &raw.groups)?,
         groups_exclude: ctx.regexes(&child(p, "groups_exclude"), &raw.groups_exclude)?,
+        group: String::new(),
         source,
         target,
     })
+}
+
+/// The consumer group a flow commits its progress in (see [`Flow::group`]).
+fn flow_group(name: Option<&str>, source: &str, target: &str) -> String {
+    match name {
+        Some(n) => format!("hubmirror-{n}-{source}-{target}"),
+        None => format!("hubmirror-{source}-{target}"),
+    }
+}
+
+/// `name:`: `[a-z0-9][a-z0-9._-]*`, at most 64 characters (it becomes part of group ids).
+fn deployment_name(v: Option<&str>, ctx: &Ctx<'_>) -> Result<Option<String>, TopologyError> {
+    let Some(v) = v.map(str::trim) else {
+        return Ok(None);
+    };
+    let valid = !v.is_empty()
+        && v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(ctx.invalid_at(
+            "name",
+            format!(
+                "name `{v}` is not a valid deployment name; use 1 to 64 characters of lower-case \
+                 letters, digits, `.`, `_` and `-`, starting with a letter or digit, e.g. \
+                 `prod` or `staging-eu`"
+            ),
+        ));
+    }
+    Ok(Some(v.to_string()))
 }
 
 fn replication(raw: &RawReplication, ctx: &Ctx<'_>) -> Result<Replication, TopologyError> {

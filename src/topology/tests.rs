@@ -316,3 +316,22 @@ fn oversize_and_compression() {
     ))
     .contains("is not a valid topic name"));
 }
+
+#[test]
+fn a_deployment_name_namespaces_every_flow_group() {
+    let t = ok(MIN);
+    assert_eq!(t.name, None);
+    assert_eq!(t.flows[0].group, "hubmirror-a-b");
+    let t = ok(&format!("name: prod-eu.1\n{MIN}"));
+    assert_eq!(t.name.as_deref(), Some("prod-eu.1"));
+    assert_eq!(t.flows[0].group, "hubmirror-prod-eu.1-a-b");
+    assert_eq!(
+        err(&format!("name: Prod EU\n{MIN}")),
+        "t.yaml:1:7: name `Prod EU` is not a valid deployment name; use 1 to 64 characters of \
+         lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit, e.g. \
+         `prod` or `staging-eu`"
+    );
+    assert!(
+        err(&format!("name: '{}'\n{MIN}", "x".repeat(65))).contains("not a valid deployment name")
+    );
+}

@@ -8,6 +8,11 @@ use crate::support::emulator::{EventHubsEmulator, KEY};
 use crate::support::tansu::free_port;
 use crate::support::topology::CONNECTION_STRING_VAR;
 
+/// The port of `host:port`.
+fn port_of(addr: &str) -> &str {
+    addr.rsplit(':').next().unwrap_or(addr)
+}
+
 /// Asserts that `recs` holds `n` records with distinct keys.
 fn all_once(recs: &[Rec], n: usize) {
     assert_eq!(
@@ -30,10 +35,13 @@ fn a_wrong_key_stops_run_with_exit_1_naming_the_cluster_and_no_secret() {
         .flow("onprem", "eventhub", &["t"])
         .write(&work);
     let mut run = Running::start(&topology, &[(CONNECTION_STRING_VAR, &cs)]);
-    let failed = "hubmirror: cluster 'eventhub': authentication failed";
+    let failed = format!(
+        "hubmirror: cluster 'eventhub' (localhost:{}): authentication failed",
+        port_of(&eh.bootstrap())
+    );
     run_fails(
         &mut run,
-        &[failed, "check the credentials of clusters.eventhub"],
+        &[&failed, "check the credentials of clusters.eventhub"],
     );
     let out = run.output();
     for secret in [wrong_key, KEY, cs.as_str()] {
@@ -58,8 +66,11 @@ fn an_untrusted_certificate_stops_run_with_exit_1_naming_the_cluster_and_the_fix
         onprem.listener()
     ));
     let mut run = Running::start(&topology, &[(CONNECTION_STRING_VAR, &cs)]);
-    let failed = "hubmirror: cluster 'eventhub': TLS certificate not trusted";
-    run_fails(&mut run, &[failed, "set clusters.eventhub.tls.ca_file"]);
+    let failed = format!(
+        "hubmirror: cluster 'eventhub' (localhost:{}): TLS certificate not trusted",
+        port_of(&eh.bootstrap())
+    );
+    run_fails(&mut run, &[&failed, "set clusters.eventhub.tls.ca_file"]);
 }
 
 #[test]
@@ -93,11 +104,11 @@ fn an_unreachable_bootstrap_is_counted_and_not_ready_while_the_other_flows_run()
         body.contains("flow a->b") && !body.contains("flow c->b"),
         "{body}"
     );
-    let warning = "cluster 'a': cannot reach its brokers";
+    let warning = "cluster 'a' (127.0.0.1:";
     let needles = [
         warning,
-        "Connection refused",
-        "check clusters.a.bootstrap_servers",
+        "connection refused",
+        "check the port in clusters.a.bootstrap_servers",
     ];
     let line = run.wait_for_line(&needles, Duration::from_secs(10));
     println!("{line}\n/readyz: {body:?}");

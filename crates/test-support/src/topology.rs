@@ -31,6 +31,7 @@ pub struct TopologyBuilder {
     replication: Vec<(String, String)>,
     store: String,
     metrics: Option<String>,
+    name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +56,7 @@ impl TopologyBuilder {
             replication: Vec::new(),
             store: "./data".into(),
             metrics: None,
+            name: None,
         }
     }
 
@@ -139,6 +141,12 @@ impl TopologyBuilder {
         self
     }
 
+    /// Sets the deployment's `name`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Sets `store.path` (relative paths are relative to the file).
     pub fn store(mut self, path: &str) -> Self {
         self.store = path.into();
@@ -154,7 +162,11 @@ impl TopologyBuilder {
     /// The file's text. Without [`TopologyBuilder::metrics`]: [`Workdir::topology`] adds a
     /// `metrics:` section on a free port.
     pub fn yaml(&self) -> String {
-        let mut out = String::from("clusters:\n");
+        let mut out = String::new();
+        if let Some(name) = &self.name {
+            out.push_str(&format!("name: {}\n", quoted(name)));
+        }
+        out.push_str("clusters:\n");
         for c in &self.clusters {
             let mut keys = c.keys.clone();
             if !c.client.is_empty() {
