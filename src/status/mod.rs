@@ -1,5 +1,8 @@
 //! What the running daemon knows about each flow, shared between the flow's tasks (which write
-//! it) and the HTTP listener (which serves it as `/status` and judges `/readyz`).
+//! it) and the HTTP listener (which serves it as `/status` and judges `/readyz`). The daemon's
+//! flows together, as `/readyz` and `/metrics` read them, are the [`Registry`].
+
+mod registry;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -9,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{diagnose, ConsumerStats};
-use crate::metrics::Metrics;
+
+pub use registry::Registry;
 
 /// A flow with records in flight and no acknowledgement for this long is not progressing.
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
@@ -326,86 +330,6 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
-/// Every flow of the daemon.
-#[derive(Default, Clone)]
-pub struct Registry {
-    flows: Vec<Arc<FlowStatus>>,
-}
-
-impl Registry {
-    /// Adds a flow and returns its status handle.
-    pub fn add(&mut self, source: &str, target: &str) -> Arc<FlowStatus> {
-        let f = FlowStatus::new(source, target);
-        self.flows.push(f.clone());
-        f
-    }
-
-    /// Snapshots of every flow.
-    pub fn reports(&self) -> Vec<FlowReport> {
-        self.flows.iter().map(|f| f.report()).collect()
-    }
-
-    /// Whether every flow is ready; otherwise why not, one line per flow that is not.
-    pub fn readiness(&self) -> Result<(), Vec<String>> {
-        let reasons: Vec<String> = self
-            .flows
-            .iter()
-            .filter_map(|f| f.readiness().err())
-            .collect();
-        if reasons.is_empty() {
-            Ok(())
-        } else {
-            Err(reasons)
-        }
-    }
-
-    /// Whether every flow is ready.
-    pub fn ready(&self) -> bool {
-        self.readiness().is_ok()
-    }
-
-    /// Sets the gauges computed from the flows' state: `flow_up`, heartbeat and checkpoint
-    /// ages, and lag per partition. Called on every scrape of `/metrics`.
-    pub fn export(&self, metrics: &Metrics) {
-        let now = now_ms();
-        for f in &self.flows {
-            let labels = [f.source.as_str(), f.target.as_str()];
-            metrics
-                .flow_up
-                .with_label_values(&labels)
-                .set(i64::from(f.readiness().is_ok()));
-            let hb = f.heartbeat_ts_ms.load(Ordering::Relaxed);
-            if hb > 0 {
-                let age = (now - hb).max(0) as f64 / 1000.0;
-                metrics.heartbeat_age.with_label_values(&labels).set(age);
-            }
-            let acked = f.last_ack_ms.load(Ordering::Relaxed);
-            if acked > 0 {
-                let age = (now - acked).max(0) as f64 / 1000.0;
-                metrics.last_ack_age.with_label_values(&labels).set(age);
-            }
-            let checkpointed = match f.checkpoints.load(Ordering::Relaxed) {
-                true => metrics
-                    .checkpoints_last_success
-                    .get_metric_with_label_values(&labels)
-                    .map(|g| g.get())
-                    .unwrap_or(0),
-                false => 0,
-            };
-            if checkpointed > 0 {
-                let age = (now as f64 / 1000.0 - checkpointed as f64).max(0.0);
-                metrics.checkpoint_age.with_label_values(&labels).set(age);
-            }
-            for (topic, partition, lag) in f.lag() {
-                metrics
-                    .lag_records
-                    .with_label_values(&[&f.source, &f.target, &topic, &partition.to_string()])
-                    .set(lag);
-            }
-        }
-    }
-}
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -414,5 +338,4 @@ pub fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-#[path = "status_tests.rs"]
 mod tests;
