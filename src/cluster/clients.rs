@@ -44,6 +44,7 @@ pub fn context(
     fatal: mpsc::UnboundedSender<FatalClusterError>,
 ) -> ClusterContext {
     ClusterContext::new(&cluster.alias, super::secrets(cluster), fatal)
+        .on_event_hubs(cluster.event_hubs.is_some())
 }
 
 /// A consumer for `cluster` in group `group_id`; partitions are assigned by the flow.

@@ -125,6 +125,8 @@ pub struct ClusterContext {
     stats: Option<Arc<ConsumerStats>>,
     /// A flow's own producer: a gap-less guarantee failure restarts the flow, not the process.
     flow_producer: bool,
+    /// The cluster is an Event Hubs namespace: its connection problems' fixes fit one.
+    event_hubs: bool,
 }
 
 impl ClusterContext {
@@ -142,7 +144,15 @@ impl ClusterContext {
             fatal,
             stats: None,
             flow_producer: false,
+            event_hubs: false,
         }
+    }
+
+    /// The same context, for an Event Hubs namespace when `event_hubs`: the fixes its connection
+    /// problems name never suggest turning TLS off (it is always on there).
+    pub fn on_event_hubs(mut self, event_hubs: bool) -> Self {
+        self.event_hubs = event_hubs;
+        self
     }
 
     /// The same context, sending librdkafka's statistics to `stats`.
@@ -189,6 +199,7 @@ impl ClusterContext {
             alias: self.alias.to_string(),
             broker: diagnose::broker_of(&reason),
             cause,
+            event_hubs: self.event_hubs,
         });
         let _ = self.fatal.send(FatalClusterError {
             alias: self.alias.to_string(),
@@ -216,7 +227,11 @@ impl ClusterContext {
 
     /// The problem `text` reveals on this cluster, secrets removed.
     pub fn recognise(&self, text: &str) -> Option<ConnectionProblem> {
-        ConnectionProblem::recognise(&self.alias, &self.redact(strip_thread(text)))
+        ConnectionProblem::recognise(
+            &self.alias,
+            self.event_hubs,
+            &self.redact(strip_thread(text)),
+        )
     }
 }
 

@@ -69,9 +69,15 @@ impl Cause {
         }
     }
 
-    /// What to change, for cluster `a`.
-    pub fn fix(self, a: &str) -> String {
+    /// What to change, for cluster `a` (an Event Hubs namespace when `event_hubs`: TLS is
+    /// always on there, so only its endpoint can be wrong).
+    pub fn fix(self, a: &str, event_hubs: bool) -> String {
         match self {
+            Cause::TlsOnPlaintextPort if event_hubs => format!(
+                "point clusters.{a}.bootstrap_servers at the namespace's Kafka endpoint (port \
+                 9093), or leave it out to use the one its connection string names: an Event \
+                 Hubs namespace always speaks TLS"
+            ),
             Cause::TlsOnPlaintextPort => format!(
                 "point clusters.{a}.bootstrap_servers at the brokers' TLS listener (Event Hubs: \
                  port 9093), or remove clusters.{a}.tls if the cluster is plaintext"
@@ -120,6 +126,8 @@ pub struct ConnectionProblem {
     pub broker: Option<String>,
     /// What went wrong.
     pub cause: Cause,
+    /// Whether the cluster is an Event Hubs namespace (the fix depends on it).
+    pub event_hubs: bool,
 }
 
 impl std::fmt::Display for ConnectionProblem {
@@ -128,19 +136,23 @@ impl std::fmt::Display for ConnectionProblem {
         if let Some(b) = &self.broker {
             write!(f, " ({b})")?;
         }
-        let (cause, fix) = (self.cause.describe(), self.cause.fix(&self.alias));
+        let (cause, fix) = (
+            self.cause.describe(),
+            self.cause.fix(&self.alias, self.event_hubs),
+        );
         write!(f, ": {cause}; {fix}")
     }
 }
 
 impl ConnectionProblem {
     /// The problem librdkafka's `text` (a log line or an error reason) reveals on cluster
-    /// `alias`, if it reveals one.
-    pub fn recognise(alias: &str, text: &str) -> Option<ConnectionProblem> {
+    /// `alias` (an Event Hubs namespace when `event_hubs`), if it reveals one.
+    pub fn recognise(alias: &str, event_hubs: bool, text: &str) -> Option<ConnectionProblem> {
         recognise(text).map(|cause| ConnectionProblem {
             alias: alias.to_string(),
             broker: broker_of(text),
             cause,
+            event_hubs,
         })
     }
 }

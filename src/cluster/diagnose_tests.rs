@@ -68,6 +68,7 @@ fn recognises_auth_trust_dns_refused_and_timeouts() {
 fn names_the_broker_the_cause_and_the_fix_in_one_line() {
     let p = ConnectionProblem::recognise(
         "west",
+        false,
         "[thrd:127.0.0.1:39112/bootstrap]: 127.0.0.1:39112/bootstrap: Receive failed: Invalid \
          response size 1213486160 (0..100000000): increase receive.message.max.bytes",
     )
@@ -94,6 +95,7 @@ fn the_board_keeps_the_latest_problem_and_rate_limits_repeats() {
         alias: "board-test".into(),
         broker: None,
         cause,
+        event_hubs: false,
     };
     let t0 = Instant::now();
     assert!(note_at(&p(Cause::ConnectionRefused), t0));
@@ -126,6 +128,7 @@ fn transport_errors_are_already_named_once_the_cause_is_known() {
         alias: "named-test".into(),
         broker: None,
         cause: Cause::ConnectionRefused,
+        event_hubs: false,
     });
     assert!(already_named("named-test", &down));
     let other = KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition);

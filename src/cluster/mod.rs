@@ -304,6 +304,32 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_client_on_a_plaintext_port_is_never_told_to_drop_tls_on_event_hubs() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let text = "ssl://127.0.0.1:9092/bootstrap: SSL handshake failed: error:0A00010B:SSL \
+                    routines::wrong version number (after 2ms in state SSL_HANDSHAKE)";
+        let line = |c: &Cluster| {
+            let p = clients::context(c, tx.clone()).recognise(text);
+            p.expect("recognised").to_string()
+        };
+        let mut kafka = plain();
+        kafka.tls = Some(Tls::default());
+        let kafka = line(&kafka);
+        assert!(kafka.contains("or remove clusters.onprem.tls"), "{kafka}");
+        // TLS is always on for an Event Hubs namespace: only its endpoint can be wrong.
+        let eh = line(&event_hub());
+        assert!(
+            eh.starts_with(
+                "cluster 'eventhub' (127.0.0.1:9092): TLS is configured but the port does not \
+                 speak TLS; point clusters.eventhub.bootstrap_servers at the namespace's Kafka \
+                 endpoint (port 9093)"
+            ),
+            "{eh}"
+        );
+        assert!(!eh.contains("remove"), "{eh}");
+    }
+
+    #[test]
     fn secrets_lists_password_string_and_key() {
         let s = secrets(&event_hub());
         assert!(s.contains(&CS.to_string()));

@@ -53,6 +53,7 @@ fn a_flow_not_ready_says_which_cluster_cannot_be_reached_and_why() {
         alias: "readiness-src".into(),
         broker: Some("h:9092".into()),
         cause: crate::cluster::Cause::HttpPort,
+        event_hubs: false,
     };
     diagnose::note(&p);
     assert_eq!(
