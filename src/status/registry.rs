@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{now_ms, FlowReport, FlowStatus};
+use super::flow::{now_ms, FlowReport, FlowStatus};
 use crate::metrics::Metrics;
 
 /// Every flow of the daemon.

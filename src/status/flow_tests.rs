@@ -1,6 +1,7 @@
 //! Flow status: readiness, lag, reports.
 
 use super::*;
+use crate::status::Registry;
 
 #[test]
 fn reports_what_was_recorded() {

@@ -1,0 +1,337 @@
+//! One flow's live figures ([`FlowStatus`]): written by the flow's tasks, read as a
+//! [`FlowReport`] and judged for readiness.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{diagnose, ConsumerStats};
+
+/// A flow with records in flight and no acknowledgement for this long is not progressing.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+/// A flow whose source sent no response for this long (while it has partitions) is not
+/// connected. Fetches return at least every `fetch.wait.max.ms` (100 ms) when healthy.
+pub const SOURCE_SILENT_AFTER: Duration = Duration::from_secs(5);
+
+/// The lifecycle of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowState {
+    /// Created, not yet consuming.
+    Starting,
+    /// Consuming and replicating (or idle with nothing to do).
+    Running,
+    /// Stopping after a signal: draining in-flight records.
+    Stopping,
+    /// Stopped cleanly.
+    Stopped,
+    /// Stopped by an error.
+    Failed,
+    /// Waiting to restart after a transient failure (throttling, timeouts, a lost connection).
+    Recovering,
+}
+
+impl FlowState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => FlowState::Starting,
+            1 => FlowState::Running,
+            2 => FlowState::Stopping,
+            3 => FlowState::Stopped,
+            5 => FlowState::Recovering,
+            _ => FlowState::Failed,
+        }
+    }
+}
+
+/// Live figures of one flow; every field is lock-free so the hot path can update it.
+pub struct FlowStatus {
+    /// Source cluster alias.
+    pub source: String,
+    /// Target cluster alias.
+    pub target: String,
+    state: AtomicU8,
+    /// Records acknowledged by the target since start.
+    replicated: AtomicU64,
+    /// Records handed to the target's producer and not yet acknowledged.
+    in_flight: AtomicI64,
+    /// Records per second over the last rate window, as f64 bits.
+    rate_bits: AtomicU64,
+    /// Timestamp (ms) inside the last heartbeat whose copy the target acknowledged; 0 = none.
+    pub(super) heartbeat_ts_ms: AtomicI64,
+    /// Heartbeat timestamp → target acknowledgement of that heartbeat, ms; -1 = none yet.
+    heartbeat_latency_ms: AtomicI64,
+    /// When the target last acknowledged a record (ms since the epoch; 0 = never).
+    pub(super) last_ack_ms: AtomicI64,
+    /// Record timestamp → target acknowledgement of the newest acknowledged record with a
+    /// timestamp, ms; -1 = none yet. The latency of flows without heartbeats.
+    record_latency_ms: AtomicI64,
+    /// Set while the flow waits to restart after a transient failure, cleared by the next
+    /// acknowledged record.
+    recovering: AtomicBool,
+    /// Assigned source partitions → next offset to replicate (-1: from the log start).
+    positions: Mutex<BTreeMap<(String, i32), i64>>,
+    /// What the flow's source consumer reports (watermarks, responsiveness).
+    pub source_stats: Arc<ConsumerStats>,
+    /// Whether a checkpoint task runs for this flow (its age is exported).
+    pub(super) checkpoints: AtomicBool,
+}
+
+impl FlowStatus {
+    /// A flow in state `Starting`.
+    pub fn new(source: &str, target: &str) -> Arc<Self> {
+        Arc::new(FlowStatus {
+            source: source.to_string(),
+            target: target.to_string(),
+            state: AtomicU8::new(FlowState::Starting as u8),
+            replicated: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            rate_bits: AtomicU64::new(0f64.to_bits()),
+            heartbeat_ts_ms: AtomicI64::new(0),
+            heartbeat_latency_ms: AtomicI64::new(-1),
+            last_ack_ms: AtomicI64::new(0),
+            record_latency_ms: AtomicI64::new(-1),
+            recovering: AtomicBool::new(false),
+            positions: Mutex::new(BTreeMap::new()),
+            source_stats: Arc::new(ConsumerStats::default()),
+            checkpoints: AtomicBool::new(false),
+        })
+    }
+
+    /// Notes that a checkpoint task runs for this flow.
+    pub fn enable_checkpoints(&self) {
+        self.checkpoints.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes records acknowledged by the target just now; returns `true` when this ends a
+    /// recovery (the first acknowledgement after a restart).
+    pub fn acked(&self) -> bool {
+        self.last_ack_ms.store(now_ms(), Ordering::Relaxed);
+        self.recovering.load(Ordering::Relaxed) && self.recovering.swap(false, Ordering::Relaxed)
+    }
+
+    /// Marks the flow as waiting to restart after a transient failure.
+    pub fn set_recovering(&self) {
+        self.recovering.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets where replication of a partition stands: the next offset to replicate
+    /// (-1 when it starts from the log start).
+    pub fn set_position(&self, topic: &str, partition: i32, next: i64) {
+        if let Ok(mut p) = self.positions.lock() {
+            p.insert((topic.to_string(), partition), next);
+        }
+    }
+
+    /// The next offset to replicate of a partition, when known (not "from the log start").
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        let p = self.positions.lock().ok()?;
+        p.get(&(topic.to_string(), partition))
+            .copied()
+            .filter(|n| *n >= 0)
+    }
+
+    /// Starts a new run of the flow (fresh clients): forgets every partition (they are
+    /// assigned again), the records the previous run left unsettled (its producer is gone; they
+    /// will be replicated again) and the previous consumer's response progress.
+    pub fn begin_run(&self) {
+        if let Ok(mut p) = self.positions.lock() {
+            p.clear();
+        }
+        self.in_flight.store(0, Ordering::Relaxed);
+        self.source_stats.restart();
+    }
+
+    /// Lag per assigned partition: source high watermark − next offset to replicate, for the
+    /// partitions whose watermark the source has reported.
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let Ok(positions) = self.positions.lock() else {
+            return Vec::new();
+        };
+        positions
+            .iter()
+            .filter_map(|((topic, partition), next)| {
+                let (low, high) = self.source_stats.watermarks(topic, *partition)?;
+                let from = if *next >= 0 { *next } else { low.max(0) };
+                Some((topic.clone(), *partition, (high - from).max(0)))
+            })
+            .collect()
+    }
+
+    /// `Ok` when the flow is ready (running, connected, progressing or idle), else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.readiness_of_flow()
+            .map_err(|why| self.with_cluster_problems(why))
+    }
+
+    /// `why`, followed by the connection problem of the source or target seen lately (see
+    /// `cluster::diagnose`), so that "starting" or "no response" says what to fix.
+    fn with_cluster_problems(&self, why: String) -> String {
+        let mut out = why;
+        for alias in [&self.source, &self.target] {
+            if let Some(p) = diagnose::recent(alias) {
+                out.push_str(&format!(": {p}"));
+            }
+        }
+        out
+    }
+
+    fn readiness_of_flow(&self) -> Result<(), String> {
+        let name = format!("{}->{}", self.source, self.target);
+        match self.state() {
+            FlowState::Running => {}
+            other => return Err(format!("flow {name}: {other:?}").to_lowercase()),
+        }
+        if self.recovering.load(Ordering::Relaxed) {
+            return Err(format!(
+                "flow {name}: recovering from a transient failure (restarting)"
+            ));
+        }
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let since_ack = now_ms() - self.last_ack_ms.load(Ordering::Relaxed);
+        if in_flight > 0 && since_ack > STALL_AFTER.as_millis() as i64 {
+            return Err(format!(
+                "flow {name}: {in_flight} records in flight, none acknowledged by '{}' for {} s",
+                self.target,
+                since_ack / 1000
+            ));
+        }
+        let assigned = self
+            .positions
+            .lock()
+            .map(|p| !p.is_empty())
+            .unwrap_or(false);
+        if assigned && self.source_stats.responsive(SOURCE_SILENT_AFTER) == Some(false) {
+            return Err(format!(
+                "flow {name}: no response from source '{}' for over {} s",
+                self.source,
+                SOURCE_SILENT_AFTER.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets the state.
+    pub fn set_state(&self, s: FlowState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// The state.
+    pub fn state(&self) -> FlowState {
+        FlowState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Adds `n` acknowledged records.
+    pub fn add_replicated(&self, n: u64) {
+        self.replicated.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Notes a record handed to the producer (`+1`) or settled (`-1`).
+    pub fn add_in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Records acknowledged since start.
+    pub fn replicated(&self) -> u64 {
+        self.replicated.load(Ordering::Relaxed)
+    }
+
+    /// Sets the recent records/s.
+    pub fn set_rate(&self, per_second: f64) {
+        self.rate_bits
+            .store(per_second.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Notes that the copy of a heartbeat stamped `ts_ms` was acknowledged now.
+    pub fn heartbeat_replicated(&self, ts_ms: i64) {
+        self.heartbeat_ts_ms.fetch_max(ts_ms, Ordering::Relaxed);
+        self.heartbeat_latency_ms
+            .store((now_ms() - ts_ms).max(0), Ordering::Relaxed);
+    }
+
+    /// Notes the latency (record timestamp → acknowledgement now, ms) of the newest record of
+    /// a batch the target acknowledged.
+    pub fn record_latency(&self, ms: i64) {
+        self.record_latency_ms.store(ms.max(0), Ordering::Relaxed);
+    }
+
+    /// A serialisable snapshot. `replication_latency_ms` is the last heartbeat's latency, or,
+    /// when the flow has copied no heartbeat (heartbeats off, or a target with
+    /// `heartbeats: false`), the newest acknowledged record's.
+    pub fn report(&self) -> FlowReport {
+        let hb = self.heartbeat_ts_ms.load(Ordering::Relaxed);
+        let latency = match self.heartbeat_latency_ms.load(Ordering::Relaxed) {
+            -1 => self.record_latency_ms.load(Ordering::Relaxed),
+            hb_latency => hb_latency,
+        };
+        FlowReport {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            state: self.state(),
+            records_replicated: self.replicated(),
+            records_in_flight: self.in_flight.load(Ordering::Relaxed).max(0) as u64,
+            records_per_second: f64::from_bits(self.rate_bits.load(Ordering::Relaxed)),
+            heartbeat_age_ms: (hb > 0).then(|| (now_ms() - hb).max(0)),
+            replication_latency_ms: (latency >= 0).then_some(latency),
+            lag: self
+                .lag()
+                .into_iter()
+                .map(|(topic, partition, lag)| PartitionLag {
+                    topic,
+                    partition,
+                    lag,
+                })
+                .collect(),
+            not_ready: self.readiness().err(),
+        }
+    }
+}
+
+/// One flow as `/status` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlowReport {
+    pub source: String,
+    pub target: String,
+    pub state: FlowState,
+    /// Records acknowledged by the target since the daemon started.
+    pub records_replicated: u64,
+    /// Records sent to the target and not yet acknowledged.
+    #[serde(default)]
+    pub records_in_flight: u64,
+    /// Recent records per second.
+    pub records_per_second: f64,
+    /// Age of the newest heartbeat this flow replicated, ms.
+    pub heartbeat_age_ms: Option<i64>,
+    /// Heartbeat timestamp → target acknowledgement of its copy, ms (the last one); without
+    /// heartbeats, the newest acknowledged record's timestamp → its acknowledgement.
+    pub replication_latency_ms: Option<i64>,
+    /// Per assigned source partition: high watermark − next offset to replicate.
+    #[serde(default)]
+    pub lag: Vec<PartitionLag>,
+    /// Why the flow is not ready (`/readyz`), when it is not.
+    #[serde(default)]
+    pub not_ready: Option<String>,
+}
+
+/// The lag of one source partition of a flow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// Records on the source not yet replicated.
+    pub lag: i64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+#[path = "flow_tests.rs"]
+mod tests;
