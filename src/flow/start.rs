@@ -19,7 +19,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
 
 use super::loss::LossGuard;
-use super::resume::TailReader;
+use super::resume::{TailCopies, TailReader};
 use super::route::Route;
 use super::stamp::{CommitStamp, Verdict};
 use super::FlowError;
@@ -129,13 +129,7 @@ fn trusted(
             if offset == 0 || store.partition_state(&key)?.is_some() {
                 return Ok(Some(offset));
             }
-            let prefix = headers::source_prefix(&guard.source, topic, p);
-            let tail = reader
-                .scan(remote, p, &prefix, None)
-                .map_err(|e| FlowError::Target {
-                    what: format!("reading back the end of '{remote}' partition {p}"),
-                    source: e,
-                })?;
+            let tail = scan_tail(reader, &guard.source, (topic, remote, p), None)?;
             if tail.last_upstream().is_some() {
                 return Ok(Some(offset));
             }
@@ -154,6 +148,23 @@ fn trusted(
     Ok(None)
 }
 
+/// The flow's copies of source partition `topic`/`partition` in the tail of `remote` on the
+/// target (see [`TailReader::scan`]).
+fn scan_tail(
+    reader: &TailReader,
+    source: &str,
+    (topic, remote, partition): (&str, &str, i32),
+    committed: Option<i64>,
+) -> Result<TailCopies, FlowError> {
+    let prefix = headers::source_prefix(source, topic, partition);
+    reader
+        .scan(remote, partition, &prefix, committed)
+        .map_err(|e| FlowError::Target {
+            what: format!("reading back the end of '{remote}' partition {partition}"),
+            source: e,
+        })
+}
+
 /// The next source offset to replicate for one partition, from its committed offset and the
 /// copies in the target's tail; `None` when neither knows (start from the beginning).
 fn resume_at(
@@ -163,13 +174,7 @@ fn resume_at(
     (topic, remote, partition): (&str, &str, i32),
     committed: Option<i64>,
 ) -> Result<Option<i64>, FlowError> {
-    let prefix = headers::source_prefix(&guard.source, topic, partition);
-    let tail = reader
-        .scan(remote, partition, &prefix, committed)
-        .map_err(|e| FlowError::Target {
-            what: format!("reading back the end of '{remote}' partition {partition}"),
-            source: e,
-        })?;
+    let tail = scan_tail(reader, &guard.source, (topic, remote, partition), committed)?;
     let Some(last) = tail.last_upstream() else {
         tracing::debug!(source = %guard.source, target = %guard.target, topic, partition, scanned = tail.scanned, "no copy found in the target's tail");
         return Ok(committed);
