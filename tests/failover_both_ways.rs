@@ -9,6 +9,7 @@
 use hubmirror_test_support as support;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -61,12 +62,22 @@ fn read_rest(cfg: &ClientConfig, want: &BTreeSet<String>) -> Vec<Rec> {
     got
 }
 
-#[test]
-fn identity_both_ways_failover_loses_nothing_of_either_side() {
+/// Brokers `a` and `b`, each with `orders` of `partitions` partitions, and a topology copying it
+/// both ways under identity naming (no heartbeats, topics refreshed every second).
+struct IdentityBothWays {
+    a: Tansu,
+    b: Tansu,
+    ca: ClientConfig,
+    cb: ClientConfig,
+    work: Workdir,
+    topo: PathBuf,
+}
+
+fn identity_both_ways(partitions: i32) -> IdentityBothWays {
     let (a, b) = (Tansu::start(), Tansu::start());
     let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
-    kafka::create_topic(&ca, "orders", PARTITIONS);
-    kafka::create_topic(&cb, "orders", PARTITIONS);
+    kafka::create_topic(&ca, "orders", partitions);
+    kafka::create_topic(&cb, "orders", partitions);
     let work = Workdir::new();
     let topo = TopologyBuilder::new()
         .tansu("a", &a)
@@ -77,6 +88,27 @@ fn identity_both_ways_failover_loses_nothing_of_either_side() {
         .replication("refresh_topics_interval", "1s")
         .replication("heartbeats_interval", "0s")
         .write(&work);
+    IdentityBothWays {
+        a,
+        b,
+        ca,
+        cb,
+        work,
+        topo,
+    }
+}
+
+#[test]
+fn identity_both_ways_failover_loses_nothing_of_either_side() {
+    // The brokers and the work directory live (and are cleaned up) with the bindings.
+    let IdentityBothWays {
+        a: _a,
+        b: _b,
+        ca,
+        cb,
+        work: _work,
+        topo,
+    } = identity_both_ways(PARTITIONS);
     let mut run = Running::start(&topo, &[]);
     let (mut on_a, mut on_b) = (
         TopicTail::new(&ca, "orders", PARTITIONS),
@@ -193,20 +225,15 @@ fn plan_row(cfg: &str) -> (Option<i64>, Option<i64>, String) {
 /// through the daemon while `run` runs, and through the store after it stopped.
 #[test]
 fn identity_both_ways_plans_the_latest_safe_position() {
-    let (a, b) = (Tansu::start(), Tansu::start());
-    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
-    kafka::create_topic(&ca, "orders", 1);
-    kafka::create_topic(&cb, "orders", 1);
-    let work = Workdir::new();
-    let topo = TopologyBuilder::new()
-        .tansu("a", &a)
-        .tansu("b", &b)
-        .flow("a", "b", &["orders"])
-        .flow("b", "a", &["orders"])
-        .replication("policy", "identity")
-        .replication("refresh_topics_interval", "1s")
-        .replication("heartbeats_interval", "0s")
-        .write(&work);
+    // The brokers and the work directory live (and are cleaned up) with the bindings.
+    let IdentityBothWays {
+        a: _a,
+        b: _b,
+        ca,
+        cb,
+        work: _work,
+        topo,
+    } = identity_both_ways(1);
     let mut run = Running::start(&topo, &[]);
     let ten = |prefix: &str| -> Vec<(i32, Vec<u8>, Vec<u8>)> {
         (0..10)

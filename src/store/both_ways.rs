@@ -129,16 +129,22 @@ mod tests {
         }
     }
 
-    /// `a` and `b` each write 10 records of their own to `t`/0, in turns of 5; each side's
-    /// records are copied to the other at once. On a: own 0..5, b's copies 5..10, own 10..15,
-    /// b's copies 15..20. On b: a's copies 0..5, own 5..10, a's copies 10..15, own 15..20.
-    fn interleaved() -> (tempfile::TempDir, Store, PartitionKey, PartitionKey) {
+    /// A new store and the partition keys of `t`/0 both ways (a→b, b→a).
+    fn empty() -> (tempfile::TempDir, Store, PartitionKey, PartitionKey) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("s")).expect("open");
         let (ab, ba) = (
             PartitionKey::new("a", "b", "t", 0),
             PartitionKey::new("b", "a", "t", 0),
         );
+        (dir, store, ab, ba)
+    }
+
+    /// `a` and `b` each write 10 records of their own to `t`/0, in turns of 5; each side's
+    /// records are copied to the other at once. On a: own 0..5, b's copies 5..10, own 10..15,
+    /// b's copies 15..20. On b: a's copies 0..5, own 5..10, a's copies 10..15, own 15..20.
+    fn interleaved() -> (tempfile::TempDir, Store, PartitionKey, PartitionKey) {
+        let (dir, store, ab, ba) = empty();
         let skip = |u| Event::Skipped { upstream: u };
         let mut fwd: Vec<Event> = (0..5).map(|u| rep(u, u)).collect();
         fwd.extend((5..10).map(skip));
@@ -173,12 +179,7 @@ mod tests {
 
     #[test]
     fn counts_what_is_read_again_when_the_sides_are_interleaved_differently() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("s")).expect("open");
-        let (ab, ba) = (
-            PartitionKey::new("a", "b", "t", 0),
-            PartitionKey::new("b", "a", "t", 0),
-        );
+        let (_dir, store, ab, ba) = empty();
         // On a: own 0..4, then b's copies 4..8. On b: own 0..4 (copied to a at 4..8), then
         // a's copies 4..8. A group at 6 on a read a's 0..4 and b's 0, 1.
         let skip = |u| Event::Skipped { upstream: u };
@@ -202,12 +203,7 @@ mod tests {
 
     #[test]
     fn not_exact_forward_and_no_reverse_data_answer_as_the_forward_flow_alone() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("s")).expect("open");
-        let (ab, ba) = (
-            PartitionKey::new("a", "b", "t", 0),
-            PartitionKey::new("b", "a", "t", 0),
-        );
+        let (_dir, store, ab, ba) = empty();
         assert_eq!(
             store.both_ways(&ab, &ba, 3).expect("both ways").translation,
             Translation::Unknown

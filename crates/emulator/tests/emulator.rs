@@ -20,8 +20,8 @@ use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
 use support::emulator::EventHubsEmulator;
-use support::init_logs;
 use support::kafka;
+use support::{block_on, init_logs};
 
 /// Every error librdkafka reported through the error callback: code and text.
 type Seen = Vec<(Option<RDKafkaErrorCode>, String)>;
@@ -81,14 +81,6 @@ fn wait_for_error(cfg: &ClientConfig, code: RDKafkaErrorCode, timeout: Duration)
         );
         producer.poll(Duration::from_millis(100));
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 #[test]

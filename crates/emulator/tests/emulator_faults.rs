@@ -28,16 +28,8 @@ use rdkafka::ClientConfig;
 
 use hubmirror_emulator::Compression;
 use support::emulator::{EventHubsEmulator, RawClient};
-use support::init_logs;
 use support::kafka;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
+use support::{block_on, init_logs};
 
 /// A producer that reports the first error of a produce request: no idempotence, no retries,
 /// one record per request.

@@ -17,6 +17,16 @@ mod wait;
 
 pub use wait::{wait_for, Check};
 
+/// Runs `f` to completion on a current-thread tokio runtime of its own (for tests that drive
+/// async clients or the in-process emulator from a plain `#[test]`).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
 /// Sends the logs of in-process code under test (the emulator) to the test's output;
 /// `RUST_LOG` filters them (default: the emulator at `debug`). Call it first in a test.
 pub fn init_logs() {
