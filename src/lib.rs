@@ -10,6 +10,7 @@
 //! - [`cluster`]: librdkafka client settings and clients per cluster, built from the model.
 //! - [`naming`]: remote topic names (default / identity policies), internal topics, source chains.
 //! - [`headers`]: the `hubmirror.*` origin headers and the loop rule.
+//! - [`instance`]: which instance of the topology this process is (static group membership).
 //! - [`mm2`]: MirrorMaker 2's wire encoding of heartbeats and checkpoints (strict decoding).
 //! - [`heartbeat`]: MM2-format heartbeats: emitting, reading, upstream clusters and hops.
 //! - [`checkpoint`]: MM2-format checkpoints; consumer groups: listing, committed offsets, commits.
@@ -29,6 +30,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod flow;
 pub mod headers;
+pub mod instance;
 pub mod heartbeat;
 pub mod metrics;
 pub mod mm2;

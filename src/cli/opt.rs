@@ -113,6 +113,11 @@ impl Command {
 pub struct RunArgs {
     #[arg(skip)]
     pub common: Common,
+    /// This instance's name in the flows' consumer groups (static membership): stable across
+    /// restarts, unique among the instances running one topology. Default: an id kept in the
+    /// store. The Kubernetes manifests set it to the pod name.
+    #[arg(long, env = "HUBMIRROR_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
 }
 
 /// `hubmirror validate`.

@@ -33,7 +33,7 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(shutdown::watch_signals(shutdown.clone()));
-        daemon::run(topology, shutdown).await
+        daemon::run(topology, args.instance.clone(), shutdown).await
     });
     // Blocking metadata calls may still be waiting on a dead cluster: do not wait for them.
     runtime.shutdown_background();

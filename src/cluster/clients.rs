@@ -27,6 +27,10 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "100000"),
 ];
 
+/// How long the group coordinator waits for a silent flow consumer before giving its partitions
+/// to the other instances (librdkafka's default is 45 s; Kafka accepts 6 s and up by default).
+pub const SESSION_TIMEOUT_MS: &str = "10000";
+
 /// Consumer settings: offsets are committed by the flow only after the target acknowledged.
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
@@ -72,11 +76,14 @@ fn consumer_from(
     cfg.create_with_context(ctx)
 }
 
-/// A flow's source consumer: [`consumer`] plus statistics every second (watermarks for the
-/// lag metric, response progress for `/readyz`).
+/// A flow's source consumer: [`consumer`] in the flow's group as member `instance` (static
+/// membership, cooperative-sticky assignment: the group coordinator shares the partitions out
+/// among the instances and moves as few as possible), plus statistics every second (watermarks
+/// for the lag metric, response progress for `/readyz`).
 pub fn flow_consumer(
     cluster: &Cluster,
     group_id: &str,
+    instance: &str,
     ctx: ClusterContext,
 ) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
     let mut cfg = super::client_config(cluster);
@@ -84,6 +91,13 @@ pub fn flow_consumer(
     set_defaults(
         &mut cfg,
         &[
+            ("group.instance.id", instance),
+            ("client.id", instance),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            // An instance that stops answering (killed, frozen, cut off) loses its partitions
+            // to the others after this long; a restart within it gets them back unmoved.
+            ("session.timeout.ms", SESSION_TIMEOUT_MS),
+            ("heartbeat.interval.ms", "1000"),
             ("statistics.interval.ms", STATS_INTERVAL_MS),
             // Out of range (retention deleted what the flow had not copied yet) is an error the
             // flow handles by its `on_data_loss`, never a silent jump.

@@ -65,6 +65,9 @@ pub enum RunError {
     /// The offset-translation store cannot be opened.
     #[error("store.path: {0}")]
     Store(StoreError),
+    /// No usable instance name.
+    #[error(transparent)]
+    Instance(#[from] crate::instance::InstanceError),
     /// The HTTP listener cannot be bound.
     #[error("cannot listen on {addr} (metrics.listen): {source}; choose a free address")]
     Listen {
@@ -97,9 +100,15 @@ impl RunError {
 /// Runs every flow of `t` until `shutdown` is cancelled (then drains in-flight records,
 /// commits, and returns `Ok` within [`STOP_DEADLINE`]) or a fatal error (then cancels
 /// `shutdown` itself, stops everything and returns the first error).
-pub async fn run(t: Topology, shutdown: CancellationToken) -> Result<(), RunError> {
+pub async fn run(
+    t: Topology,
+    instance: Option<String>,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     // Local first: nothing is asked of a cluster before these succeed.
     let store = Store::open(&t.store.path).map_err(RunError::Store)?;
+    let instance = crate::instance::resolve(instance.as_deref(), &store)?;
+    tracing::info!(instance = %instance, "instance name");
     history::warn_if_new_store_has_history(&t, store.created());
     let listener = server::bind(t.metrics.listen)
         .await
@@ -111,6 +120,7 @@ pub async fn run(t: Topology, shutdown: CancellationToken) -> Result<(), RunErro
     let (fatal_tx, fatal_rx) = mpsc::unbounded_channel();
     let shared = tasks::Shared {
         topology: &t,
+        instance: &instance,
         naming: Naming::from_replication(&t.replication),
         metrics: Arc::new(Metrics::new()),
         store: store.clone(),

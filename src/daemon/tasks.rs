@@ -24,6 +24,8 @@ use crate::topology::{Flow, Oversize, Topology};
 /// What every task gets.
 pub(super) struct Shared<'a> {
     pub topology: &'a Topology,
+    /// This instance's name (static group membership).
+    pub instance: &'a str,
     pub naming: Naming,
     pub metrics: Arc<Metrics>,
     pub store: Store,
@@ -131,6 +133,7 @@ fn flows(
                 source: source.clone(),
                 target: t.clusters[&f.target].clone(),
                 group: f.group.clone(),
+                instance: s.instance.to_string(),
                 fatal: s.fatal.clone(),
             },
             target_admin: target.admin,

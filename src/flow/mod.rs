@@ -72,8 +72,11 @@ pub struct Connector {
     pub source: Cluster,
     /// The target cluster.
     pub target: Cluster,
-    /// The flow's consumer group on the source (offsets only; partitions are assigned).
+    /// The flow's consumer group on the source: its coordinator shares the partitions out
+    /// among the instances running this topology.
     pub group: String,
+    /// This instance's name: its static membership id in the group.
+    pub instance: String,
     /// Where clients report errors no restart fixes (authentication, untrusted certificate).
     pub fatal: mpsc::UnboundedSender<FatalClusterError>,
 }
@@ -90,7 +93,7 @@ impl Connector {
         };
         let ctx = clients::context(&self.source, self.fatal.clone())
             .with_stats(status.source_stats.clone());
-        let consumer = clients::flow_consumer(&self.source, &self.group, ctx)
+        let consumer = clients::flow_consumer(&self.source, &self.group, &self.instance, ctx)
             .map_err(err(&self.source.alias, "consumer"))?;
         let board = Arc::new(Board::default());
         let ctx = FlowProducerContext {

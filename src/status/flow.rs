@@ -1,7 +1,7 @@
 //! One flow's live figures ([`FlowStatus`]): written by the flow's tasks, read as a
 //! [`FlowReport`] and judged for readiness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,6 +78,9 @@ pub struct FlowStatus {
     pub source_stats: Arc<ConsumerStats>,
     /// Whether a checkpoint task runs for this flow (its age is exported).
     pub(super) checkpoints: AtomicBool,
+    /// The source partitions this instance owns in the flow's group now (given by the group
+    /// coordinator): checkpoints, group offset sync and heartbeats are done by their owner.
+    owned: Mutex<BTreeSet<(String, i32)>>,
 }
 
 impl FlowStatus {
@@ -98,6 +101,7 @@ impl FlowStatus {
             positions: Mutex::new(BTreeMap::new()),
             source_stats: Arc::new(ConsumerStats::default()),
             checkpoints: AtomicBool::new(false),
+            owned: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -134,12 +138,56 @@ impl FlowStatus {
             .filter(|n| *n >= 0)
     }
 
+    /// Notes source partitions the group gave this instance (replication of them has started).
+    pub fn own(&self, topic: &str, partitions: impl IntoIterator<Item = i32>) {
+        if let Ok(mut o) = self.owned.lock() {
+            o.extend(partitions.into_iter().map(|p| (topic.to_string(), p)));
+        }
+    }
+
+    /// Notes source partitions this instance gave up (handed over, or lost).
+    pub fn disown(&self, topic: &str, partitions: impl IntoIterator<Item = i32>) {
+        let gone: Vec<(String, i32)> = partitions
+            .into_iter()
+            .map(|p| (topic.to_string(), p))
+            .collect();
+        if let Ok(mut o) = self.owned.lock() {
+            for k in &gone {
+                o.remove(k);
+            }
+        }
+        if let Ok(mut positions) = self.positions.lock() {
+            for k in &gone {
+                positions.remove(k);
+            }
+        }
+    }
+
+    /// Whether this instance owns `topic`/`partition` in the flow's group now.
+    pub fn owns(&self, topic: &str, partition: i32) -> bool {
+        self.owned
+            .lock()
+            .map(|o| o.contains(&(topic.to_string(), partition)))
+            .unwrap_or(false)
+    }
+
+    /// The source partitions this instance owns now, sorted.
+    pub fn owned(&self) -> Vec<(String, i32)> {
+        self.owned
+            .lock()
+            .map(|o| o.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Starts a new run of the flow (fresh clients): forgets every partition (they are
     /// assigned again), the records the previous run left unsettled (its producer is gone; they
     /// will be replicated again) and the previous consumer's response progress.
     pub fn begin_run(&self) {
         if let Ok(mut p) = self.positions.lock() {
             p.clear();
+        }
+        if let Ok(mut o) = self.owned.lock() {
+            o.clear();
         }
         self.in_flight.store(0, Ordering::Relaxed);
         self.source_stats.restart();

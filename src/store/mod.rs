@@ -31,6 +31,7 @@
 mod both_ways;
 mod checkpoint;
 mod codec;
+mod instance;
 mod error;
 mod offsets;
 mod open;
