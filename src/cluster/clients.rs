@@ -112,6 +112,11 @@ pub fn flow_consumer<C: ConsumerContext + 'static>(
             // to the others after this long; a restart within it gets them back unmoved.
             ("session.timeout.ms", &SESSION_TIMEOUT_MS.to_string()),
             ("heartbeat.interval.ms", "1000"),
+            // Also the rebalance timeout: how long the coordinator waits for every member to
+            // rejoin (a member handing partitions over takes at most `HAND_OVER_WITHIN`).
+            // Brokers that do not expire a dead member while a rebalance waits for it (tansu)
+            // hold the group that long; librdkafka's default is 5 minutes.
+            ("max.poll.interval.ms", "30000"),
             ("statistics.interval.ms", STATS_INTERVAL_MS),
             // Out of range (retention deleted what the flow had not copied yet) is an error the
             // flow handles by its `on_data_loss`, never a silent jump.

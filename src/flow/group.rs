@@ -141,20 +141,29 @@ impl Liveness {
         self.fenced.store(true, Ordering::Release);
     }
 
-    /// Takes a proof from the consumer's statistics: a steady member whose coordinator
-    /// connection last received a response `rxidle` µs ago heard from it then.
+    /// Takes a proof from the consumer's statistics. A steady member whose coordinator
+    /// connection last received a response `rxidle` µs ago heard from it then (heartbeats go out
+    /// every second). A member rejoining (its JoinGroup or SyncGroup waits at the coordinator,
+    /// which answers only once every member has rejoined, and sends no heartbeats meanwhile) is
+    /// still a member while its connection to the coordinator is up.
     fn prove_from_stats(&self, json: &[u8], now: Instant) {
         let Ok(stats) = serde_json::from_slice::<RawStats>(json) else {
             return;
         };
-        let steady = stats.cgrp.as_ref().is_some_and(|g| g.state == "up");
-        let heard = stats
+        let Some(group) = stats.cgrp.as_ref().filter(|g| g.state == "up") else {
+            return;
+        };
+        let Some(coordinator) = stats
             .brokers
             .values()
-            .filter(|b| b.source == "logical" && b.name == "GroupCoordinator")
-            .filter_map(|b| u64::try_from(b.rxidle).ok())
-            .min();
-        if let (true, Some(us)) = (steady, heard) {
+            .find(|b| b.source == "logical" && b.name == "GroupCoordinator")
+        else {
+            return;
+        };
+        let rejoining = matches!(group.join_state.as_str(), "wait-join" | "wait-sync");
+        if rejoining && coordinator.state == "UP" {
+            self.prove(now);
+        } else if let Ok(us) = u64::try_from(coordinator.rxidle) {
             if let Some(at) = now.checked_sub(Duration::from_micros(us)) {
                 self.prove(at);
             }
@@ -181,6 +190,8 @@ struct RawBroker {
     name: String,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    state: String,
     /// µs since the last response on this connection; -1 when none.
     #[serde(default = "minus_one")]
     rxidle: i64,
@@ -190,6 +201,8 @@ struct RawBroker {
 struct RawGroup {
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    join_state: String,
 }
 
 fn minus_one() -> i64 {
@@ -348,13 +361,14 @@ mod tests {
 
     #[test]
     fn statistics_prove_membership_by_the_coordinator_connection() {
-        let stats = |state: &str, rxidle: i64| {
+        let stats_in = |state: &str, join: &str, rxidle: i64| {
             format!(
                 r#"{{"brokers":{{"b:9092/1":{{"name":"b:9092/1","source":"learned","rxidle":10}},
-                "GroupCoordinator":{{"name":"GroupCoordinator","source":"logical","rxidle":{rxidle}}}}},
-                "cgrp":{{"state":"{state}","join_state":"steady"}}}}"#
+                "GroupCoordinator":{{"name":"GroupCoordinator","source":"logical","state":"UP","rxidle":{rxidle}}}}},
+                "cgrp":{{"state":"{state}","join_state":"{join}"}}}}"#
             )
         };
+        let stats = |state: &str, rxidle: i64| stats_in(state, "steady", rxidle);
         let now = Instant::now() + Duration::from_secs(60);
         let l = Liveness::new(Duration::from_secs(5));
         // Last heard 7 s ago: too old to hold now.
@@ -366,6 +380,10 @@ mod tests {
         l.prove_from_stats(stats("up", 900_000).as_bytes(), now);
         assert!(l.alive(now));
         assert!(!l.alive(now + Duration::from_secs(5)));
+        // Rejoining: the JoinGroup waits at the coordinator, no heartbeats; still a member.
+        let l = Liveness::new(Duration::from_secs(5));
+        l.prove_from_stats(stats_in("up", "wait-join", 8_000_000).as_bytes(), now);
+        assert!(l.alive(now));
         // Never heard (-1) or malformed: nothing.
         let l = Liveness::new(Duration::from_secs(5));
         l.prove_from_stats(stats("up", -1).as_bytes(), now);

@@ -24,7 +24,7 @@ use crate::flow::start::{Assignment, Starter};
 use crate::flow::FlowError;
 
 /// How long a handover may wait for the records in flight of the revoked partitions.
-pub const HAND_OVER_WITHIN: Duration = Duration::from_secs(20);
+pub const HAND_OVER_WITHIN: Duration = Duration::from_secs(10);
 
 /// The loop's group state.
 pub(in crate::flow) struct Membership {
