@@ -66,6 +66,7 @@ pub fn render(t: &Topology) -> String {
         humantime::format_duration(r.checkpoints_interval)
     );
     let _ = writeln!(out, "  sync_group_offsets: {}", r.sync_group_offsets);
+    let _ = writeln!(out, "  static_membership: {}", r.static_membership);
     let _ = writeln!(out, "\nstore:\n  path: {}", t.store.path.display());
     let _ = writeln!(out, "\nmetrics:\n  listen: {}", t.metrics.listen);
     out

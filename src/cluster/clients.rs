@@ -90,22 +90,25 @@ fn consumer_from<C: ConsumerContext + 'static>(
     cfg.create_with_context(ctx)
 }
 
-/// A flow's source consumer: [`consumer`] in the flow's group as member `instance` (static
-/// membership, cooperative-sticky assignment: the group coordinator shares the partitions out
-/// among the instances and moves as few as possible), plus statistics every second (watermarks
-/// for the lag metric, response progress for `/readyz`).
+/// A flow's source consumer: [`consumer`] in the flow's group as instance `instance` (its
+/// `client.id`; with `static_membership`, its `group.instance.id` too), with cooperative-sticky
+/// assignment (the group coordinator shares the partitions out among the instances and moves as
+/// few as possible), plus statistics every second (watermarks for the lag metric, response
+/// progress for `/readyz`, proofs of membership).
 pub fn flow_consumer<C: ConsumerContext + 'static>(
     cluster: &Cluster,
     group_id: &str,
-    instance: &str,
+    (instance, static_membership): (&str, bool),
     ctx: C,
 ) -> Result<StreamConsumer<C>, KafkaError> {
     let mut cfg = super::client_config(cluster);
     super::drop_producer_settings(&mut cfg);
+    if static_membership {
+        set_defaults(&mut cfg, &[("group.instance.id", instance)]);
+    }
     set_defaults(
         &mut cfg,
         &[
-            ("group.instance.id", instance),
             ("client.id", instance),
             ("partition.assignment.strategy", "cooperative-sticky"),
             // An instance that stops answering (killed, frozen, cut off) loses its partitions

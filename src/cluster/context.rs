@@ -111,7 +111,11 @@ pub fn strip_thread(msg: &str) -> &str {
 /// Whether a librdkafka log line is noise for users: the warning that a property hubmirror
 /// sets on purpose (`enable.gapless.guarantee`) is experimental.
 fn is_noise(fac: &str, msg: &str) -> bool {
-    fac == "CONFWARN" && msg.contains("is experimental")
+    (fac == "CONFWARN" && msg.contains("is experimental"))
+        // A periodic commit that meets a rebalance: the next one (or the handover) commits.
+        || (fac == "COMMITFAIL"
+            && msg.contains("join-state wait-")
+            && (msg.contains("generation id is not valid") || msg.contains("rebalance")))
 }
 
 /// Client context shared by the consumer, producer and admin clients of one cluster.

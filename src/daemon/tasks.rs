@@ -134,6 +134,7 @@ fn flows(
                 target: t.clusters[&f.target].clone(),
                 group: f.group.clone(),
                 instance: s.instance.to_string(),
+                static_membership: t.replication.static_membership,
                 fatal: s.fatal.clone(),
             },
             target_admin: target.admin,

@@ -309,6 +309,40 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// The run ends and its ack task has committed what it could: from now on the context applies
+/// rebalances at once (closing the consumer revokes everything and waits for that), and the
+/// events the consume loop left (`unapplied`) are applied now — librdkafka waits for the
+/// assign or unassign call it was promised before it can close.
+pub fn release(consumer: &FlowConsumer, unapplied: Vec<GroupEvent>) {
+    consumer.context().closing.store(true, Ordering::Release);
+    for e in unapplied {
+        let (ps, result) = match &e {
+            GroupEvent::Assigned(ps) => (ps, take(consumer, &list(ps))),
+            GroupEvent::Revoked(ps) => (ps, give_up(consumer, &list(ps))),
+            GroupEvent::Lost(_) => continue,
+        };
+        if let Err(err) = result {
+            tracing::debug!(
+                partitions = ps.len(),
+                "applying a rebalance while stopping: {err}"
+            );
+        }
+    }
+    // Events that came in meanwhile.
+    while let Some(e) = consumer.context().events.pop() {
+        release(consumer, vec![e]);
+    }
+}
+
+/// `partitions` as a list without offsets.
+pub fn list(partitions: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in partitions {
+        tpl.add_partition(t, *p);
+    }
+    tpl
+}
+
 /// The `(topic, partition)`s of a list.
 pub fn partitions(tpl: &TopicPartitionList) -> Partitions {
     tpl.elements()

@@ -83,8 +83,11 @@ pub struct Connector {
     /// The flow's consumer group on the source: its coordinator shares the partitions out
     /// among the instances running this topology.
     pub group: String,
-    /// This instance's name: its static membership id in the group.
+    /// This instance's name: its client id in the group (and its `group.instance.id` with
+    /// static membership).
     pub instance: String,
+    /// `replication.static_membership`.
+    pub static_membership: bool,
     /// Where clients report errors no restart fixes (authentication, untrusted certificate).
     pub fatal: mpsc::UnboundedSender<FatalClusterError>,
 }
@@ -105,8 +108,13 @@ impl Connector {
                 .with_stats(status.source_stats.clone()),
             session / 2,
         );
-        let consumer = clients::flow_consumer(&self.source, &self.group, &self.instance, ctx)
-            .map_err(err(&self.source.alias, "consumer"))?;
+        let consumer = clients::flow_consumer(
+            &self.source,
+            &self.group,
+            (&self.instance, self.static_membership),
+            ctx,
+        )
+        .map_err(err(&self.source.alias, "consumer"))?;
         let board = Arc::new(Board::default());
         let ctx = FlowProducerContext {
             cluster: clients::context(&self.target, self.fatal.clone()).for_flow_producer(),
@@ -323,7 +331,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         open: None,
         scratch: Default::default(),
     };
-    let consumed = loop_ctx.run(routes_rx, pending_tx, token.clone()).await;
+    let (consumed, unapplied) = loop_ctx.run(routes_rx, pending_tx, token.clone()).await;
     setup.status.set_state(FlowState::Stopping);
     if consumed.is_err() {
         token.cancel();
@@ -335,6 +343,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         Err(e) => Err(FlowError::join(e)),
     };
     let acked = acks.await.map_err(FlowError::join);
+    // Only now, with what was acknowledged committed, may the group have the partitions back.
+    group::release(&consumer, unapplied);
     // The ack task reports the first failed delivery, which explains a consume-side stop too;
     // discovery stops the run only for what no restart fixes (data loss under `fail`).
     let result = match (consumed, acked.and_then(|r| r), discovered) {

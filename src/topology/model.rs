@@ -206,6 +206,10 @@ pub struct Replication {
     pub heartbeats_interval: Duration,
     pub checkpoints_interval: Duration,
     pub sync_group_offsets: bool,
+    /// Flow consumers join their groups as static members (`group.instance.id` = instance
+    /// name): a restart within the session timeout gets the same partitions back, and a stopped
+    /// instance's partitions wait that long before moving.
+    pub static_membership: bool,
 }
 
 /// The `store:` section.

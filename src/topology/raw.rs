@@ -138,6 +138,9 @@ pub(crate) struct RawReplication {
     pub checkpoints_interval: Option<String>,
     /// Write translated offsets of idle groups onto the target; default `false`.
     pub sync_group_offsets: Option<String>,
+    /// Join the flows' groups with static membership (`group.instance.id` = the instance
+    /// name); default `false`.
+    pub static_membership: Option<String>,
 }
 
 /// `store:`.

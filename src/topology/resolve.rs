@@ -275,6 +275,11 @@ fn replication(raw: &RawReplication, ctx: &Ctx<'_>) -> Result<Replication, Topol
             raw.sync_group_offsets.as_deref(),
             false,
         )?,
+        static_membership: ctx.boolean(
+            &p("static_membership"),
+            raw.static_membership.as_deref(),
+            false,
+        )?,
     })
 }
 

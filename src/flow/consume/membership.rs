@@ -231,9 +231,11 @@ impl ConsumeLoop {
                 )));
             }
         }
-        group::give_up(&*self.consumer, &list(&partitions)).map_err(|e| FlowError::Source {
-            what: "giving revoked partitions back to the group".into(),
-            source: e,
+        group::give_up(&*self.consumer, &group::list(&partitions)).map_err(|e| {
+            FlowError::Source {
+                what: "giving revoked partitions back to the group".into(),
+                source: e,
+            }
         })?;
         for (topic, ps) in by_topic(&partitions) {
             self.status.disown(&topic, ps);
@@ -247,14 +249,9 @@ impl ConsumeLoop {
         Ok(())
     }
 
-    /// The run ends: from now on the consumer's context applies rebalances at once (closing
-    /// the consumer revokes everything), and what waits is applied now — librdkafka waits for
-    /// an assign or unassign call it was promised before it can close.
-    pub(super) fn release_group(&mut self) {
-        self.consumer
-            .context()
-            .closing
-            .store(true, std::sync::atomic::Ordering::Release);
+    /// The run's loop ended: the group events it did not apply (a start in progress counts as
+    /// its assignment). See [`group::release`].
+    pub(super) fn unapplied(&mut self) -> Vec<GroupEvent> {
         let mut waiting: Vec<GroupEvent> = Vec::new();
         if let Some(h) = self.group.starting.take() {
             h.abort();
@@ -265,16 +262,7 @@ impl ConsumeLoop {
         while let Some(e) = self.group.events.pop() {
             waiting.push(e);
         }
-        for e in waiting {
-            let (ps, result) = match &e {
-                GroupEvent::Assigned(ps) => (ps, group::take(&*self.consumer, &list(ps))),
-                GroupEvent::Revoked(ps) => (ps, group::give_up(&*self.consumer, &list(ps))),
-                GroupEvent::Lost(_) => continue,
-            };
-            if let Err(err) = result {
-                tracing::debug!(source = %self.source, partitions = ps.len(), "applying a rebalance while stopping: {err}");
-            }
-        }
+        waiting
     }
 
     /// Tells the ack task to drop `partitions` uncommitted and the status to forget them.
@@ -326,15 +314,6 @@ pub(super) async fn started(
         Some(h) => h.await.map_err(FlowError::join)?,
         None => std::future::pending().await,
     }
-}
-
-/// `partitions` as a list without offsets.
-fn list(partitions: &[(String, i32)]) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for (t, p) in partitions {
-        tpl.add_partition(t, *p);
-    }
-    tpl
 }
 
 /// `partitions` grouped by topic, topics sorted.

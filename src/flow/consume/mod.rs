@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::acks::{Batch, Fate, Pending, Work};
 use super::board::{Board, FlowProducer};
 use super::copy::{self, Scratch};
-use super::group::FlowConsumer;
+use super::group::{FlowConsumer, GroupEvent};
 use super::loss::LossGuard;
 use super::oversize::OversizePolicy;
 use super::route::Route;
@@ -95,13 +95,12 @@ impl ConsumeLoop {
         routes: mpsc::Receiver<Vec<Arc<Route>>>,
         pending: mpsc::Sender<Work>,
         token: CancellationToken,
-    ) -> Result<(), FlowError> {
+    ) -> (Result<(), FlowError>, Vec<GroupEvent>) {
         let result = self.consume(routes, &pending, &token).await;
         // Whatever ended the loop, the records already handed to the producer go to the ack
         // task, which waits for their delivery (within its drain deadline) before committing.
         self.flush(&pending).await;
-        self.release_group();
-        result
+        (result, self.unapplied())
     }
 
     async fn consume(
