@@ -1,7 +1,8 @@
 //! Which instance of a topology this process is. Every flow's source consumer joins its group
-//! with this name as its static membership id (`group.instance.id`) and shows it in its
-//! `client.id`, so that `hubmirror status` can tell the instances apart and a restarted
-//! instance gets its partitions back without reshuffling the others.
+//! with this name as its `client.id`, so that `hubmirror status` and the metrics tell the
+//! instances apart; with `replication.static_membership` it is also the consumer's static
+//! membership id (`group.instance.id`), so that a restarted instance gets its partitions back
+//! without reshuffling the others.
 //!
 //! The name comes from `hubmirror run --instance NAME` (or `HUBMIRROR_INSTANCE`; the
 //! Kubernetes manifests set it to the pod name), else from the store: a random id written there

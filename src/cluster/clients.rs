@@ -34,13 +34,21 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 /// A source's `client: {session.timeout.ms: ...}` overrides it.
 pub const SESSION_TIMEOUT_MS: u64 = 10_000;
 
-/// The session timeout of `source`'s flow consumers.
+/// The session timeout of `source`'s flow consumers: the source's `client:` setting, else
+/// Event Hubs' recommended 30 s on a namespace, else [`SESSION_TIMEOUT_MS`].
 pub fn session_timeout(source: &Cluster) -> Duration {
+    let event_hubs = source.event_hubs.is_some().then(|| {
+        super::event_hubs_consumer_defaults()
+            .iter()
+            .find(|(k, _)| *k == "session.timeout.ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    });
     let ms = source
         .client
         .get("session.timeout.ms")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ms| *ms > 0)
+        .or(event_hubs.flatten())
         .unwrap_or(SESSION_TIMEOUT_MS);
     Duration::from_millis(ms)
 }
@@ -106,20 +114,20 @@ pub fn flow_consumer<C: ConsumerContext + 'static>(
     if static_membership {
         set_defaults(&mut cfg, &[("group.instance.id", instance)]);
     }
+    let session = session_timeout(cluster).as_millis();
+    // Also the rebalance timeout: how long the coordinator waits for every member to rejoin (a
+    // member handing partitions over takes at most 10 s). Brokers that do not expire a dead
+    // member while a rebalance waits for it (tansu) hold the group that long; librdkafka's
+    // default is 5 minutes. librdkafka wants it at least the session timeout.
+    let rebalance = session.max(30_000);
     set_defaults(
         &mut cfg,
         &[
+            ("session.timeout.ms", &session.to_string()),
+            ("max.poll.interval.ms", &rebalance.to_string()),
             ("client.id", instance),
             ("partition.assignment.strategy", "cooperative-sticky"),
-            // An instance that stops answering (killed, frozen, cut off) loses its partitions
-            // to the others after this long; a restart within it gets them back unmoved.
-            ("session.timeout.ms", &SESSION_TIMEOUT_MS.to_string()),
             ("heartbeat.interval.ms", "1000"),
-            // Also the rebalance timeout: how long the coordinator waits for every member to
-            // rejoin (a member handing partitions over takes at most `HAND_OVER_WITHIN`).
-            // Brokers that do not expire a dead member while a rebalance waits for it (tansu)
-            // hold the group that long; librdkafka's default is 5 minutes.
-            ("max.poll.interval.ms", "30000"),
             ("statistics.interval.ms", STATS_INTERVAL_MS),
             // Out of range (retention deleted what the flow had not copied yet) is an error the
             // flow handles by its `on_data_loss`, never a silent jump.
@@ -164,9 +172,12 @@ pub fn producer(
 /// A flow's own target producer: [`producer`] that writes nothing after a batch that failed
 /// for good (`enable.gapless.guarantee`), so that restarting the flow resumes in order, and
 /// that gives a record up once it has waited `message_timeout` (librdkafka retries throttling,
-/// timeouts and lost connections until then): a flow sets it below its source's session
-/// timeout, so that an instance that was frozen or cut off past it never sends what it queued
-/// before — by then its partitions may be another instance's. Delivery reports go to `ctx`
+/// timeouts and lost connections until then): a flow sets it to half its source's session
+/// timeout. An instance stops handing records over once it has not heard from its group
+/// coordinator for that long, so whatever it queued is written or dropped before the
+/// coordinator can give its partitions to another instance (a session timeout after the last
+/// word); and librdkafka times records out before sending them, so a process frozen past it
+/// never sends what it queued before. Delivery reports go to `ctx`
 /// (the flow's delivery board), on the producer's polling thread.
 pub fn flow_producer<C: ProducerContext + 'static>(
     cluster: &Cluster,

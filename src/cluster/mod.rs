@@ -225,6 +225,20 @@ mod tests {
     }
 
     #[test]
+    fn flow_session_timeout_is_the_users_else_event_hubs_else_ten_seconds() {
+        use std::time::Duration;
+        assert_eq!(clients::session_timeout(&plain()), Duration::from_secs(10));
+        assert_eq!(
+            clients::session_timeout(&event_hub()),
+            Duration::from_secs(30)
+        );
+        let mut c = event_hub();
+        c.client
+            .insert("session.timeout.ms".into(), " 12000 ".into());
+        assert_eq!(clients::session_timeout(&c), Duration::from_secs(12));
+    }
+
+    #[test]
     fn protocol_follows_tls_and_sasl() {
         let mut c = plain();
         assert_eq!(security_protocol(&c), "PLAINTEXT");

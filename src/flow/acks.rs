@@ -162,6 +162,7 @@ pub async fn run(
             if let Err(e) = acks.commit(CommitMode::Async) {
                 break Err(e);
             }
+            acks.ctx.status.idle_settled();
             next_commit = Instant::now() + COMMIT_INTERVAL;
         }
     };

@@ -141,18 +141,21 @@ impl Liveness {
         self.fenced.store(true, Ordering::Release);
     }
 
-    /// Takes a proof from the consumer's statistics. A steady member whose coordinator
-    /// connection last received a response `rxidle` µs ago heard from it then (heartbeats go out
-    /// every second). A member rejoining (its JoinGroup or SyncGroup waits at the coordinator,
-    /// which answers only once every member has rejoined, and sends no heartbeats meanwhile) is
-    /// still a member while its connection to the coordinator is up.
+    /// Takes a proof from the consumer's statistics: a member whose coordinator connection last
+    /// received a response `rxidle` µs ago heard from the coordinator then (heartbeats go out
+    /// every second). Only a response counts: a member waiting for its JoinGroup to be answered
+    /// cannot tell a coordinator that holds the request (a rebalance waiting for the others)
+    /// from one that never got it (a network cut), and only in the second case does the
+    /// coordinator give its partitions away after the session timeout. So a rebalance that keeps
+    /// a member waiting for longer than the window stops its copying too: the run restarts and
+    /// rejoins, at the cost of a restart, never of a duplicate.
     fn prove_from_stats(&self, json: &[u8], now: Instant) {
         let Ok(stats) = serde_json::from_slice::<RawStats>(json) else {
             return;
         };
-        let Some(group) = stats.cgrp.as_ref().filter(|g| g.state == "up") else {
+        if !stats.cgrp.as_ref().is_some_and(|g| g.state == "up") {
             return;
-        };
+        }
         let Some(coordinator) = stats
             .brokers
             .values()
@@ -160,10 +163,7 @@ impl Liveness {
         else {
             return;
         };
-        let rejoining = matches!(group.join_state.as_str(), "wait-join" | "wait-sync");
-        if rejoining && coordinator.state == "UP" {
-            self.prove(now);
-        } else if let Ok(us) = u64::try_from(coordinator.rxidle) {
+        if let Ok(us) = u64::try_from(coordinator.rxidle) {
             if let Some(at) = now.checked_sub(Duration::from_micros(us)) {
                 self.prove(at);
             }
@@ -190,8 +190,6 @@ struct RawBroker {
     name: String,
     #[serde(default)]
     source: String,
-    #[serde(default)]
-    state: String,
     /// µs since the last response on this connection; -1 when none.
     #[serde(default = "minus_one")]
     rxidle: i64,
@@ -201,8 +199,6 @@ struct RawBroker {
 struct RawGroup {
     #[serde(default)]
     state: String,
-    #[serde(default)]
-    join_state: String,
 }
 
 fn minus_one() -> i64 {
@@ -414,10 +410,11 @@ mod tests {
         l.prove_from_stats(stats("up", 900_000).as_bytes(), now);
         assert!(l.alive(now));
         assert!(!l.alive(now + Duration::from_secs(5)));
-        // Rejoining: the JoinGroup waits at the coordinator, no heartbeats; still a member.
+        // Rejoining with no answer for 8 s: a coordinator holding the JoinGroup looks like one
+        // that never got it; no proof.
         let l = Liveness::new(Duration::from_secs(5));
         l.prove_from_stats(stats_in("up", "wait-join", 8_000_000).as_bytes(), now);
-        assert!(l.alive(now));
+        assert!(!l.alive(now));
         // Never heard (-1) or malformed: nothing.
         let l = Liveness::new(Duration::from_secs(5));
         l.prove_from_stats(stats("up", -1).as_bytes(), now);

@@ -120,8 +120,8 @@ impl Connector {
             cluster: clients::context(&self.target, self.fatal.clone()).for_flow_producer(),
             board: board.clone(),
         };
-        // Below the session timeout: see `clients::flow_producer`.
-        let producer = clients::flow_producer(&self.target, ctx, session * 4 / 5)
+        // Half the session timeout: see `clients::flow_producer`.
+        let producer = clients::flow_producer(&self.target, ctx, session / 2)
             .map_err(err(&self.target.alias, "producer"))?;
         let _ = consumer.context().producer.set(producer.clone());
         let reader =
@@ -358,11 +358,24 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     } else {
         FlowState::Failed
     });
+    // Closing clients waits on their brokers (for ever if one is frozen): not on this task,
+    // and not for longer than `CLOSE_WITHIN` — but that long, so that the consumer leaves the
+    // group (the next run's consumer, or another instance, then gets its partitions at once
+    // instead of after the session timeout).
+    let (closed_tx, closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        drop((consumer, producer, reader));
+        let _ = closed_tx.send(());
+    });
+    if tokio::time::timeout(CLOSE_WITHIN, closed).await.is_err() {
+        tracing::debug!(flow = %name, "clients still closing after {CLOSE_WITHIN:?}; not waiting");
+    }
     tracing::info!(flow = %name, "flow stopped");
-    // Closing clients waits on their brokers (for ever if one is frozen): not on this task.
-    std::thread::spawn(move || drop((consumer, producer, reader)));
     result
 }
+
+/// How long a run's end waits for its clients to close (the consumer leaving its group).
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
 /// the store below the source's log start. Returns (and stops the run) only on an error no

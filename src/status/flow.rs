@@ -117,6 +117,14 @@ impl FlowStatus {
         self.recovering.load(Ordering::Relaxed) && self.recovering.swap(false, Ordering::Relaxed)
     }
 
+    /// A run with nothing in flight ends a recovery too: with no record to send, the target
+    /// owes no acknowledgement (a partition that came back idle after a rebalance).
+    pub fn idle_settled(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.state() == FlowState::Running {
+            self.recovering.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// Marks the flow as waiting to restart after a transient failure.
     pub fn set_recovering(&self) {
         self.recovering.store(true, Ordering::Relaxed);

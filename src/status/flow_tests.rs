@@ -68,3 +68,21 @@ fn a_flow_not_ready_says_which_cluster_cannot_be_reached_and_why() {
         "a problem alone does not make a flow unready"
     );
 }
+
+#[test]
+fn a_recovery_ends_with_an_acknowledgement_or_with_nothing_left_to_send() {
+    let mut reg = Registry::default();
+    let f = reg.add("a", "b");
+    f.set_state(FlowState::Running);
+    f.set_recovering();
+    f.add_in_flight(3);
+    f.idle_settled();
+    assert!(!reg.ready(), "records in flight: still recovering");
+    f.add_in_flight(-3);
+    f.idle_settled();
+    assert!(reg.ready(), "nothing to send: recovered");
+    f.set_recovering();
+    assert!(!reg.ready());
+    assert!(f.acked(), "an acknowledgement ends a recovery");
+    assert!(reg.ready());
+}
