@@ -15,9 +15,10 @@
 //! longest pause Ys (partition P) ...; ...`
 //!
 //! "moving after" is the time from the event until every partition had a copy of a record
-//! produced after the event (for a kill: until the killed instance's partitions moved to another
-//! instance); "longest pause" the longest time any partition went without a copy arriving,
-//! between this event and the next.
+//! produced once the event was done (for a kill: until the killed instance's partitions had moved
+//! to another instance; an add or a restart includes the wait for the instance to own partitions);
+//! "longest pause" the longest time any partition went without a copy arriving, between this
+//! event and the next.
 //!
 //! At the end the partitions must be split among exactly the surviving instances (each
 //! instance's `/status` lists the partitions it replicates), each of which copied records since

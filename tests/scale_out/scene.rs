@@ -87,12 +87,28 @@ impl Scene {
     }
 
     /// Does `act` to the fleet (it returns a note for the summary), then waits until every
-    /// partition has a copy of a record produced after it, and notes the event.
+    /// partition has a copy of a record produced after `act` returned, and notes the event
+    /// ("moving after": from the start of `act` until then).
     pub(crate) fn event(&mut self, what: String, act: impl FnOnce(&mut Fleet) -> String) {
-        let marks = self.marks();
         let at = Instant::now();
         let note = act(&mut self.fleet);
-        let moved = self.ledger.wait_past(PREFIX, &marks, MOVE_LIMIT);
+        let marks = self.marks();
+        let moved = loop {
+            self.fleet.assert_alive();
+            let behind = self.ledger.behind(PREFIX, &marks);
+            if behind.is_empty() {
+                break at.elapsed();
+            }
+            assert!(
+                at.elapsed() < MOVE_LIMIT,
+                "{}: {what}: partitions without a copy of a record produced after it within \
+                 {MOVE_LIMIT:?} (partition → highest seq copied; marks {marks:?}): {behind:?}; \
+                 the instances replicate {}",
+                self.name,
+                describe(&self.fleet.ownership(TOPIC))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
         eprintln!(
             "{}: {what} at {:.1?}: every partition moving again after {moved:.1?} {note}",
             self.name,

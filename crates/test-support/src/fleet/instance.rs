@@ -12,10 +12,11 @@ use crate::hubmirror::{daemon_status, http_get, http_status, metric_sum, Running
 /// One instance: its directory survives stops and kills, so a start again reuses the store.
 pub struct Instance {
     pub name: String,
+    /// Before `work`: a process is killed before its directory goes.
+    pub(super) run: Option<Running>,
     pub(super) work: Workdir,
     pub(super) topology: PathBuf,
     pub(super) addr: String,
-    pub(super) run: Option<Running>,
     pub(super) frozen: bool,
     /// When the current (or last) process started.
     pub(super) started: Option<Instant>,
@@ -122,5 +123,37 @@ impl Instance {
 
     fn answers(&self) -> bool {
         self.run.is_some() && !self.frozen
+    }
+
+    /// Prints the last `tail` lines of every log of every process this instance ran, oldest
+    /// first (when a test fails).
+    pub(super) fn print_logs(&self, tail: usize) {
+        let mut logs: Vec<(u64, PathBuf)> = std::fs::read_dir(self.work.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter_map(|p| {
+                let name = p.file_name()?.to_str()?;
+                let n = name.strip_prefix("run-")?.split('.').next()?.parse().ok()?;
+                Some((n, p))
+            })
+            .collect();
+        logs.sort();
+        for (_, path) in logs {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(tail);
+            eprintln!(
+                "---- instance {}: {} (lines {}-{} of {})\n{}",
+                self.name,
+                path.file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into()),
+                from + 1,
+                lines.len(),
+                lines.len(),
+                lines[from..].join("\n")
+            );
+        }
     }
 }

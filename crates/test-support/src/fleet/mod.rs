@@ -22,6 +22,8 @@ pub use split::{describe, Owned};
 
 /// How long a SIGTERM'd instance may take to exit (the contract's clean stop).
 const STOP_WITHIN: Duration = Duration::from_secs(10);
+/// Lines of each log printed when a test fails (`FLEET_LOG_LINES` to change).
+const LOG_TAIL: usize = 300;
 
 /// Instances of one topology, by name.
 pub struct Fleet {
@@ -213,6 +215,26 @@ impl Fleet {
                 ),
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Fleet {
+    /// Kills every process; when a test failed, prints the end of every instance's logs.
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        let tail = std::env::var("FLEET_LOG_LINES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(LOG_TAIL);
+        for instance in self.instances.values_mut() {
+            if let Some(mut run) = instance.run.take() {
+                run.quiet();
+                drop(run);
+            }
+            if panicking {
+                instance.print_logs(tail);
+            }
         }
     }
 }

@@ -92,6 +92,17 @@ impl Ledger {
         out
     }
 
+    /// The partitions of `marks` without a record of stream `prefix` read at or past their
+    /// mark yet: partition → the highest seq read (`None`: none).
+    pub fn behind(&self, prefix: &str, marks: &BTreeMap<i32, u64>) -> BTreeMap<i32, Option<u64>> {
+        let highest = self.highest(prefix);
+        marks
+            .iter()
+            .filter(|(p, m)| highest.get(p).is_none_or(|h| h < m))
+            .map(|(p, _)| (*p, highest.get(p).copied()))
+            .collect()
+    }
+
     /// Waits until, for every partition of `marks`, a record of stream `prefix` with a seq at
     /// or past its mark was read; returns how long that took. Panics after `timeout`.
     pub fn wait_past(
@@ -105,14 +116,11 @@ impl Ledger {
             &format!("{}: records of {prefix} past {marks:?}", self.topic),
             timeout,
             || {
-                let highest = self.highest(prefix);
-                let past = marks
-                    .iter()
-                    .all(|(p, m)| highest.get(p).is_some_and(|h| h >= m));
-                if past {
+                let behind = self.behind(prefix, marks);
+                if behind.is_empty() {
                     Ok(())
                 } else {
-                    Err(highest)
+                    Err(format!("partition → highest seq read: {behind:?}"))
                 }
             },
         );
