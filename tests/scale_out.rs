@@ -23,6 +23,9 @@
 //! At the end the partitions must be split among exactly the surviving instances (each
 //! instance's `/status` lists the partitions it replicates), each of which copied records since
 //! it last started and is ready.
+//!
+//! When a test fails, the end of every instance's logs (each process it ran, oldest first) is
+//! printed: 300 lines each, `FLEET_LOG_LINES=<n>` for more.
 
 use hubmirror_test_support as support;
 
