@@ -89,6 +89,8 @@ pub struct Running {
     child: Child,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Set by [`Running::quiet`]: no output printed when dropped during a panic.
+    quiet: bool,
 }
 
 impl Running {
@@ -122,12 +124,18 @@ impl Running {
             child,
             stdout,
             stderr,
+            quiet: false,
         }
     }
 
     /// The process id (to freeze it with SIGSTOP or kill it with SIGKILL).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Does not print the output when dropped during a panic (its owner prints it).
+    pub fn quiet(&mut self) {
+        self.quiet = true;
     }
 
     /// Sends SIGTERM.
@@ -206,7 +214,7 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.quiet {
             eprintln!("hubmirror output:\n{}", self.output());
         }
     }

@@ -4,13 +4,18 @@
 //! - [`tansu`]: a tansu broker per test on a free loopback port.
 //! - [`emulator`]: an Event Hubs namespace (the emulator in front of its own tansu).
 //! - [`hubmirror`]: the `hubmirror` binary: a work directory, `run` in the background, HTTP.
+//! - [`fleet`]: several `hubmirror run` instances of one topology (`--instance NAME`), each
+//!   with its own store and port: started, stopped, killed, frozen, started again.
 //! - [`topology`]: [`topology::TopologyBuilder`], the one way tests write `topology.yaml`.
+//! - [`proxy`]: a TCP relay in front of a broker that cuts one process off it.
 //! - [`kafka`]: an independent rdkafka client: topics, batched producers, readers, checks.
 //! - [`wait_for`]: polling with a deadline.
 
 pub mod emulator;
+pub mod fleet;
 pub mod hubmirror;
 pub mod kafka;
+pub mod proxy;
 pub mod tansu;
 pub mod topology;
 mod wait;

@@ -1,9 +1,12 @@
 //! rdkafka helpers for tests: an independent client that creates topics, produces test records
-//! ([`produce`]: batched, as applications produce) and reads everything back ([`read`]),
-//! polling with deadlines.
+//! ([`produce`]: batched, as applications produce; [`Stream`]: steady, in the background) and
+//! reads everything back ([`read`]; [`Ledger`]: counts a stream's copies), polling with
+//! deadlines.
 
+mod ledger;
 mod produce;
 mod read;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,8 +17,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 
+pub use ledger::*;
 pub use produce::*;
 pub use read::*;
+pub use stream::*;
 
 /// A plaintext client config for a broker at `bootstrap`.
 pub fn plain(bootstrap: &str) -> ClientConfig {

@@ -1,0 +1,69 @@
+//! The kill / add / restart scene, shorter, with the Event Hubs emulator as the flow's target
+//! and as its source (where the flow's consumer group is then coordinated).
+
+use super::*;
+
+use support::emulator::EventHubsEmulator;
+use support::topology::CONNECTION_STRING_VAR;
+
+/// Records per second of the stream through the emulator.
+const EH_RATE: u64 = 500;
+
+/// Three instances of `topology`; one killed, one added, one restarted, under the stream.
+fn kill_add_restart(
+    name: &'static str,
+    ends: &Ends,
+    topology: TopologyBuilder,
+    eh: &EventHubsEmulator,
+) {
+    let env = [(CONNECTION_STRING_VAR, eh.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let fleet = Fleet::new(topology, &env);
+    let mut scene = Scene::start(name, fleet, ends, EH_RATE, &["m1", "m2", "m3"]);
+    scene.run_for(Duration::from_secs(2));
+    scene.kill("m2");
+    scene.add(&["m4"]);
+    scene.restart("m3");
+    scene.run_for(Duration::from_secs(2));
+    scene.finish(&["m1", "m3", "m4"]);
+}
+
+#[test]
+fn event_hubs_as_target_three_instances_killed_added_restarted() {
+    let onprem = Tansu::start();
+    let eh = EventHubsEmulator::start();
+    let source = kafka::plain(&onprem.listener());
+    kafka::create_topic(&source, TOPIC, PARTITIONS);
+    let ends = Ends {
+        source,
+        target: eh.client_config(),
+        flow: ("onprem", "eventhub"),
+        remote: "onprem.orders",
+    };
+    let topology = TopologyBuilder::new()
+        .tansu("onprem", &onprem)
+        .event_hubs("eventhub", &eh)
+        .flow("onprem", "eventhub", &[TOPIC])
+        .replication("refresh_topics_interval", "2s");
+    kill_add_restart("event_hubs_target", &ends, topology, &eh);
+}
+
+#[test]
+fn event_hubs_as_source_three_instances_killed_added_restarted() {
+    let onprem = Tansu::start();
+    let eh = EventHubsEmulator::start();
+    let source = eh.client_config();
+    kafka::create_topic(&source, TOPIC, PARTITIONS);
+    let ends = Ends {
+        source,
+        target: kafka::plain(&onprem.listener()),
+        flow: ("eventhub", "onprem"),
+        remote: "eventhub.orders",
+    };
+    let topology = TopologyBuilder::new()
+        .tansu("onprem", &onprem)
+        .event_hubs("eventhub", &eh)
+        .flow("eventhub", "onprem", &[TOPIC])
+        .replication("refresh_topics_interval", "2s");
+    kill_add_restart("event_hubs_source", &ends, topology, &eh);
+}
