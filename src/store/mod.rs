@@ -31,8 +31,8 @@
 mod both_ways;
 mod checkpoint;
 mod codec;
-mod instance;
 mod error;
+mod instance;
 mod offsets;
 mod open;
 mod reverse;
