@@ -1,6 +1,8 @@
 //! What a flow's consumer learns from librdkafka's statistics (`statistics.interval.ms`):
-//! the source's watermarks per partition (for `hubmirror_lag_records`) and whether fetch
-//! responses still arrive (for `/readyz`). Only the few fields used are parsed.
+//! the source's watermarks per partition (for `hubmirror_lag_records`), whether responses still
+//! arrive (for `/readyz`), and whether the consumer has joined its group (then the group
+//! coordinator answers its heartbeats every second, even when it owns no partition). Only the
+//! few fields used are parsed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +28,9 @@ struct Inner {
     rx: u64,
     /// When `rx` last grew.
     rx_grew: Option<Instant>,
+    /// Whether the consumer has taken part in its group's membership (subscribed) since the
+    /// last restart.
+    joined: bool,
 }
 
 /// The subset of librdkafka's statistics JSON hubmirror reads.
@@ -35,6 +40,16 @@ struct Raw {
     brokers: HashMap<String, RawBroker>,
     #[serde(default)]
     topics: HashMap<String, RawTopic>,
+    /// Present when the client has a `group.id`.
+    #[serde(default)]
+    cgrp: Option<RawGroup>,
+}
+
+#[derive(Deserialize)]
+struct RawGroup {
+    /// `init` until the consumer subscribes; then `wait-join`, ..., `steady`.
+    #[serde(default)]
+    join_state: String,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +91,12 @@ impl ConsumerStats {
             inner.rx = rx;
             inner.rx_grew = Some(Instant::now());
         }
+        if raw
+            .cgrp
+            .is_some_and(|g| !g.join_state.is_empty() && g.join_state != "init")
+        {
+            inner.joined = true;
+        }
         for (topic, t) in raw.topics {
             // Partition -1 is librdkafka's internal "unassigned" partition.
             for p in t.partitions.into_values().filter(|p| p.partition >= 0) {
@@ -95,6 +116,23 @@ impl ConsumerStats {
         if let Ok(mut inner) = self.inner.lock() {
             inner.rx = 0;
             inner.rx_grew = None;
+            inner.joined = false;
+        }
+    }
+
+    /// Whether the consumer has joined its consumer group (subscribed, rather than assigned
+    /// partitions by hand) since the last [`restart`](Self::restart): a member is answered by
+    /// the group coordinator every heartbeat, so silence means the cluster is out of reach even
+    /// when the member owns no partition.
+    pub fn joined_group(&self) -> bool {
+        self.inner.lock().map(|i| i.joined).unwrap_or(false)
+    }
+
+    /// Pretends the last response arrived `ago` before now.
+    #[cfg(test)]
+    pub(crate) fn last_response_ago(&self, ago: Duration) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.rx_grew = Instant::now().checked_sub(ago);
         }
     }
 
@@ -149,6 +187,22 @@ mod tests {
         assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(true));
         s.update(b"not json");
         assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+    }
+
+    #[test]
+    fn a_subscribed_consumer_has_joined_its_group_until_the_next_restart() {
+        let s = ConsumerStats::default();
+        s.update(DOC.as_bytes());
+        assert!(!s.joined_group(), "no cgrp: no group");
+        s.update(br#"{"brokers":{"b/1":{"rx":1}},"cgrp":{"state":"up","join_state":"init"}}"#);
+        assert!(!s.joined_group(), "assigned by hand: never leaves init");
+        s.update(br#"{"brokers":{"b/1":{"rx":2}},"cgrp":{"state":"up","join_state":"wait-join"}}"#);
+        assert!(s.joined_group());
+        // Back to init after a lost session: still a member that should hear heartbeats.
+        s.update(br#"{"brokers":{"b/1":{"rx":3}},"cgrp":{"state":"up","join_state":"init"}}"#);
+        assert!(s.joined_group());
+        s.restart();
+        assert!(!s.joined_group());
     }
 
     #[test]
