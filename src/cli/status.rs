@@ -24,6 +24,8 @@ use crate::heartbeat;
 use crate::naming::{self, Naming};
 use crate::status::{now_ms, FlowReport, PartitionLag};
 use crate::topology::{self, Topology};
+use fleet::InstanceLine;
+pub(crate) use render::table;
 
 /// How long listing one cluster's topics may take (clusters are asked at the same time).
 const TIMEOUT: Duration = Duration::from_secs(4);
@@ -32,10 +34,6 @@ const TIMEOUT: Duration = Duration::from_secs(4);
 const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long reading the heartbeats of one flow may take (only from a reachable target).
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
-
-pub(crate) use render::table;
-
-use fleet::InstanceLine;
 
 /// `status --json`.
 #[derive(Debug, Serialize)]

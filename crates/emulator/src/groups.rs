@@ -167,3 +167,127 @@ pub(crate) fn describe(response: &[u8], d: &Describe) -> Result<Bytes, FrameErro
         "DescribeGroups",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::describe_groups_response::{
+        DescribedGroup, DescribedGroupMember,
+    };
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{DescribeGroupsRequest, GroupId, RequestHeader};
+
+    use super::*;
+
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_string())
+    }
+
+    fn request<T: kafka_protocol::protocol::Encodable>(
+        key: ApiKey,
+        version: i16,
+        client_id: &str,
+        body: &T,
+    ) -> Frame {
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(s(client_id)));
+        Frame::from_raw(frame::encode_request(key, &header, body, "test").expect("encode"))
+    }
+
+    fn join(book: &Arc<Book>, client_id: &str, member_id: &str) {
+        let req = JoinGroupRequest::default().with_group_id(GroupId(s("g")));
+        let f = request(ApiKey::JoinGroup, 5, client_id, &req);
+        let peer = "10.1.2.3".parse().ok();
+        let j = plan_join(book, &f, f.peek().expect("peek"), peer)
+            .expect("plan")
+            .expect("decodable");
+        let answer = JoinGroupResponse::default().with_member_id(s(member_id));
+        let bytes = frame::encode_response(ApiKey::JoinGroup, 7, 5, &answer, "test").expect("enc");
+        assert_eq!(
+            note_join(&bytes, &j).expect("note"),
+            bytes,
+            "relayed unchanged"
+        );
+    }
+
+    fn sync(book: &Book, assignments: &[(&str, &'static [u8])]) {
+        let req = SyncGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_assignments(
+                assignments
+                    .iter()
+                    .map(|(m, a)| {
+                        SyncGroupRequestAssignment::default()
+                            .with_member_id(s(m))
+                            .with_assignment(Bytes::from_static(a))
+                    })
+                    .collect(),
+            );
+        let f = request(ApiKey::SyncGroup, 3, "x", &req);
+        note_sync(book, &f, f.peek().expect("peek")).expect("note");
+    }
+
+    /// tansu's answer: member ids only; the described members as (client id, host, assignment).
+    fn described(book: &Arc<Book>, members: &[&str]) -> Vec<(String, String, Bytes)> {
+        let group = DescribedGroup::default()
+            .with_group_id(GroupId(s("g")))
+            .with_group_state(s("Stable"))
+            .with_members(
+                members
+                    .iter()
+                    .map(|m| DescribedGroupMember::default().with_member_id(s(m)))
+                    .collect(),
+            );
+        let answer = DescribeGroupsResponse::default().with_groups(vec![group]);
+        let bytes =
+            frame::encode_response(ApiKey::DescribeGroups, 9, 0, &answer, "test").expect("enc");
+        let asked = DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))]);
+        let f = request(ApiKey::DescribeGroups, 0, "x", &asked);
+        let d = plan_describe(book, f.peek().expect("peek")).expect("decodable");
+        let filled = describe(&bytes, &d).expect("describe");
+        let (header, back): (_, DescribeGroupsResponse) =
+            frame::decode_response(filled.slice(4..), ApiKey::DescribeGroups, 0, "test")
+                .expect("decode");
+        assert_eq!(header.correlation_id, 9);
+        back.groups[0]
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.client_id.to_string(),
+                    m.client_host.to_string(),
+                    m.member_assignment.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn describe_groups_names_members_and_carries_the_leaders_assignments() {
+        let book = Arc::new(Book::default());
+        join(&book, "fleet-1", "fleet-1-u1");
+        join(&book, "fleet-2", "fleet-2-u2");
+        sync(&book, &[]); // a follower's SyncGroup carries nothing
+        sync(&book, &[("fleet-1-u1", b"one"), ("fleet-2-u2", b"two")]);
+        let host = "/10.1.2.3".to_string();
+        assert_eq!(
+            described(&book, &["fleet-1-u1", "fleet-2-u2", "stranger"]),
+            [
+                ("fleet-1".into(), host.clone(), Bytes::from_static(b"one")),
+                ("fleet-2".into(), host.clone(), Bytes::from_static(b"two")),
+                (String::new(), String::new(), Bytes::new()),
+            ]
+        );
+        // The leader's next assignment is the whole group's: fleet-2 now owns nothing known.
+        sync(&book, &[("fleet-1-u1", b"all")]);
+        assert_eq!(
+            described(&book, &["fleet-1-u1", "fleet-2-u2"]),
+            [
+                ("fleet-1".into(), host.clone(), Bytes::from_static(b"all")),
+                ("fleet-2".into(), host, Bytes::new()),
+            ]
+        );
+    }
+}
