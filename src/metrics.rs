@@ -55,6 +55,10 @@ pub struct Metrics {
     pub replication_latency: HistogramVec,
     /// `hubmirror_record_age_seconds{source,target,topic}`: record timestamp → consumed.
     pub record_age: HistogramVec,
+    /// `hubmirror_rebalance_pause_seconds{source,target,phase}`: per group rebalance, how long
+    /// this instance took to hand revoked partitions over (`revoke`: settle, record, commit)
+    /// or to start assigned ones (`assign`: committed offsets and the target's tail read back).
+    pub rebalance_pause: HistogramVec,
     /// `hubmirror_lag_records{source,target,topic,partition}`: source high watermark minus
     /// the next offset to replicate (computed at scrape).
     pub lag_records: IntGaugeVec,
@@ -178,6 +182,12 @@ impl Metrics {
             "Record timestamp to consumption from the source.",
             &flow,
         );
+        let rebalance_pause = histogram(
+            &registry,
+            "hubmirror_rebalance_pause_seconds",
+            "Per rebalance: time to hand revoked partitions over, or to start assigned ones.",
+            &["source", "target", "phase"],
+        );
         let lag_records = gauge(
             &registry,
             "hubmirror_lag_records",
@@ -226,6 +236,7 @@ impl Metrics {
             records_dead_lettered,
             replication_latency,
             record_age,
+            rebalance_pause,
             lag_records,
             heartbeat_age,
             last_ack_age,

@@ -2,10 +2,12 @@
 //! settings; this adds each role's defaults underneath the user's raw `client:` settings
 //! (a key the user set is never overridden).
 
+use std::time::Duration;
+
 use rdkafka::admin::AdminClient;
 use rdkafka::client::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::consumer::{BaseConsumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -29,7 +31,19 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 
 /// How long the group coordinator waits for a silent flow consumer before giving its partitions
 /// to the other instances (librdkafka's default is 45 s; Kafka accepts 6 s and up by default).
-pub const SESSION_TIMEOUT_MS: &str = "10000";
+/// A source's `client: {session.timeout.ms: ...}` overrides it.
+pub const SESSION_TIMEOUT_MS: u64 = 10_000;
+
+/// The session timeout of `source`'s flow consumers.
+pub fn session_timeout(source: &Cluster) -> Duration {
+    let ms = source
+        .client
+        .get("session.timeout.ms")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(SESSION_TIMEOUT_MS);
+    Duration::from_millis(ms)
+}
 
 /// Consumer settings: offsets are committed by the flow only after the target acknowledged.
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
@@ -62,12 +76,12 @@ pub fn consumer(
     consumer_from(cfg, cluster, group_id, ctx)
 }
 
-fn consumer_from(
+fn consumer_from<C: ConsumerContext + 'static>(
     mut cfg: ClientConfig,
     cluster: &Cluster,
     group_id: &str,
-    ctx: ClusterContext,
-) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
+    ctx: C,
+) -> Result<StreamConsumer<C>, KafkaError> {
     set_defaults(&mut cfg, &[("group.id", group_id)]);
     set_defaults(&mut cfg, CONSUMER_DEFAULTS);
     if cluster.event_hubs.is_some() {
@@ -80,12 +94,12 @@ fn consumer_from(
 /// membership, cooperative-sticky assignment: the group coordinator shares the partitions out
 /// among the instances and moves as few as possible), plus statistics every second (watermarks
 /// for the lag metric, response progress for `/readyz`).
-pub fn flow_consumer(
+pub fn flow_consumer<C: ConsumerContext + 'static>(
     cluster: &Cluster,
     group_id: &str,
     instance: &str,
-    ctx: ClusterContext,
-) -> Result<StreamConsumer<ClusterContext>, KafkaError> {
+    ctx: C,
+) -> Result<StreamConsumer<C>, KafkaError> {
     let mut cfg = super::client_config(cluster);
     super::drop_producer_settings(&mut cfg);
     set_defaults(
@@ -96,8 +110,13 @@ pub fn flow_consumer(
             ("partition.assignment.strategy", "cooperative-sticky"),
             // An instance that stops answering (killed, frozen, cut off) loses its partitions
             // to the others after this long; a restart within it gets them back unmoved.
-            ("session.timeout.ms", SESSION_TIMEOUT_MS),
+            ("session.timeout.ms", &SESSION_TIMEOUT_MS.to_string()),
             ("heartbeat.interval.ms", "1000"),
+            // Also the rebalance timeout: how long the coordinator waits for every member to
+            // rejoin (a member handing partitions over takes at most `HAND_OVER_WITHIN`).
+            // Brokers that do not expire a dead member while a rebalance waits for it (tansu)
+            // hold the group that long; librdkafka's default is 5 minutes.
+            ("max.poll.interval.ms", "30000"),
             ("statistics.interval.ms", STATS_INTERVAL_MS),
             // Out of range (retention deleted what the flow had not copied yet) is an error the
             // flow handles by its `on_data_loss`, never a silent jump.
@@ -139,20 +158,26 @@ pub fn producer(
     producer_with(cluster, ctx, &[])
 }
 
-/// A flow's own target producer: [`producer`] that never gives up on a record by itself
-/// (`message.timeout.ms=0`: librdkafka retries throttling, timeouts and lost connections for as
-/// long as it takes) and writes nothing after a batch that failed for good
-/// (`enable.gapless.guarantee`), so that restarting the flow resumes in order. Delivery reports
-/// go to `ctx` (the flow's delivery board), on the producer's polling thread.
+/// A flow's own target producer: [`producer`] that writes nothing after a batch that failed
+/// for good (`enable.gapless.guarantee`), so that restarting the flow resumes in order, and
+/// that gives a record up once it has waited `message_timeout` (librdkafka retries throttling,
+/// timeouts and lost connections until then): a flow sets it below its source's session
+/// timeout, so that an instance that was frozen or cut off past it never sends what it queued
+/// before — by then its partitions may be another instance's. Delivery reports go to `ctx`
+/// (the flow's delivery board), on the producer's polling thread.
 pub fn flow_producer<C: ProducerContext + 'static>(
     cluster: &Cluster,
     ctx: C,
+    message_timeout: Duration,
 ) -> Result<ThreadedProducer<C>, KafkaError> {
     producer_with(
         cluster,
         ctx,
         &[
-            ("message.timeout.ms", "0"),
+            (
+                "message.timeout.ms",
+                &message_timeout.as_millis().to_string(),
+            ),
             ("enable.gapless.guarantee", "true"),
         ],
     )

@@ -10,17 +10,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, StreamConsumer};
+use rdkafka::consumer::CommitMode;
 use rdkafka::producer::DeliveryFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::board::Board;
+use super::group::{FlowConsumer, Partitions};
 use super::positions::Positions;
 use super::route::Route;
 use super::stamp::CommitStamp;
 use super::{DeliveryFailure, FlowError};
-use crate::cluster::ClusterContext;
 use crate::metrics::SkipReason;
 use crate::shutdown::CancellationToken;
 use crate::status::{now_ms, FlowStatus};
@@ -32,6 +32,23 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a stop may wait for in-flight deliveries before committing what was acknowledged.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// What the consume loop sends the ack task, in order.
+pub enum Work {
+    /// Records to settle.
+    Records(Batch),
+    /// Partitions to hand over once every record sent before is settled: record the store,
+    /// commit synchronously, forget them; then answer on `done`.
+    HandOver {
+        /// The partitions revoked.
+        partitions: Partitions,
+        /// Where the outcome goes.
+        done: oneshot::Sender<Result<(), FlowError>>,
+    },
+    /// Partitions that are no longer this instance's and must not be committed (lost, or
+    /// fenced): forget them.
+    Forget(Partitions),
+}
 
 /// Consumed records of one route, in consumption order.
 pub struct Batch {
@@ -69,7 +86,7 @@ pub enum Fate {
 /// What the ack task works with.
 pub struct AckContext {
     /// The flow's source consumer (offsets are committed through it).
-    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    pub consumer: Arc<FlowConsumer>,
     /// Source cluster alias.
     pub source: String,
     /// Target cluster alias.
@@ -90,7 +107,7 @@ pub struct AckContext {
 /// `shutdown` (the consume loop stops), the rest in flight settles, and the first failure is
 /// returned after committing what was acknowledged.
 pub async fn run(
-    mut rx: mpsc::Receiver<Batch>,
+    mut rx: mpsc::Receiver<Work>,
     ctx: AckContext,
     shutdown: CancellationToken,
 ) -> Result<(), FlowError> {
@@ -113,12 +130,21 @@ pub async fn run(
         let deadline = acks.drain_deadline.unwrap_or(next_commit);
         tokio::select! {
             biased;
-            b = rx.recv() => match b {
-                Some(batch) => {
+            w = rx.recv() => match w {
+                Some(Work::Records(batch)) => {
                     if acks.batch(batch).await == Flow::Stop {
                         break Ok(());
                     }
                 }
+                Some(Work::HandOver { partitions, done }) => {
+                    let handed = acks.hand_over(&partitions);
+                    let failed = handed.is_err();
+                    let _ = done.send(handed);
+                    if failed {
+                        break Ok(());
+                    }
+                }
+                Some(Work::Forget(partitions)) => acks.positions.forget(&partitions),
                 None => break Ok(()),
             },
             _ = acks.shutdown.cancelled(), if acks.drain_deadline.is_none() => {
@@ -347,6 +373,22 @@ impl Acks {
             )),
             Err(_canceled) => Err(FlowError::ProducerGone),
         })
+    }
+
+    /// Hands `partitions` over (every record sent before them is settled by now, in order):
+    /// unless a delivery of theirs failed, records and commits them synchronously.
+    fn hand_over(&mut self, partitions: &[(String, i32)]) -> Result<(), FlowError> {
+        if let Some(e) = &self.failed {
+            // A failed delivery stops the run; the new owner resumes after the target's last
+            // copy. Nothing past the failure may be committed.
+            self.positions.forget(partitions);
+            return Err(FlowError::Task(format!(
+                "cannot hand partitions over after a failed delivery: {e}"
+            )));
+        }
+        self.positions.hand_over(&self.ctx.consumer, partitions)?;
+        self.positions.publish(&self.ctx.status);
+        Ok(())
     }
 
     /// Records and commits what was acknowledged, and publishes positions and rate.

@@ -53,6 +53,15 @@ pub enum FlowError {
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// The group took this instance's partitions away without a handover (its session timed
+    /// out), or the instance stopped itself for not hearing from the group coordinator: what it
+    /// still queued was dropped; the run restarts and rejoins the group.
+    #[error("{0}; what was queued for them was dropped, rejoining the group")]
+    Fenced(String),
+    /// Partitions could not be handed over in time: the run restarts (the new owner resumes
+    /// after the target's last copy).
+    #[error("{0}")]
+    HandOver(String),
 }
 
 /// Records the source deleted (retention outran the mirror) before the flow copied them.
@@ -117,6 +126,8 @@ impl FlowError {
             FlowError::Source { .. }
             | FlowError::Target { .. }
             | FlowError::ProducerGone
+            | FlowError::Fenced(_)
+            | FlowError::HandOver(_)
             | FlowError::Unplaced { .. } => true,
             FlowError::Delivery(d) => !matches!(
                 d.source.rdkafka_error_code(),
@@ -147,6 +158,7 @@ impl FlowError {
         let code = match self {
             FlowError::Delivery(d) => d.source.rdkafka_error_code(),
             FlowError::Source { .. } => return "source",
+            FlowError::Fenced(_) | FlowError::HandOver(_) => return "rebalance",
             _ => None,
         };
         match code {

@@ -1,12 +1,17 @@
 //! One flow: records move one way, source → target.
 //!
+//! Any number of instances of a topology may run a flow: its source partitions are shared out
+//! by the flow's consumer group on the source ([`group`]); each instance replicates the ones the
+//! group coordinator gives it, and hands them over exactly when they move.
+//!
 //! Three tasks per flow run, joined by channels:
 //! - discovery ([`topics`]) finds the source topics to replicate, makes sure their remote topics
-//!   can take them, and hands new partitions (with their start offsets) to the consume loop;
-//! - the consume loop ([`consume`]) reads records, builds each copy ([`copy`]) and hands it to
-//!   the target's producer, then passes the records, in [`acks::Batch`]es, to the ack task
-//!   through a bounded channel — when the target is slow, the channel fills and consumption
-//!   waits;
+//!   can take them, and hands their routes to the consume loop, which subscribes the group to
+//!   them;
+//! - the consume loop ([`consume`]) starts the partitions the group assigns (where each starts:
+//!   [`start`]), reads records, builds each copy ([`copy`]) and hands it to the target's
+//!   producer, then passes the records, in [`acks::Batch`]es, to the ack task through a bounded
+//!   channel — when the target is slow, the channel fills and consumption waits;
 //! - the ack task ([`acks`]) takes each record's delivery outcome from the run's delivery
 //!   [`board`] in consumption order and commits source offsets only up to the last contiguous
 //!   acknowledged record.
@@ -23,6 +28,7 @@ mod consume;
 mod copy;
 mod dead_letter;
 mod error;
+mod group;
 mod loss;
 mod oversize;
 mod positions;
@@ -37,14 +43,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::Consumer;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use dead_letter::DeadLetter;
 pub use error::{DataLoss, DeliveryFailure, FlowError, OversizeRecord};
 pub use route::Route;
-pub use topics::{Assignment, Discovery, DiscoveryClients};
+pub use topics::{Discovery, DiscoveryClients};
 
 use crate::cluster::{clients, ClusterContext, FatalClusterError};
 use crate::metrics::Metrics;
@@ -54,7 +60,9 @@ use crate::status::{FlowState, FlowStatus};
 use crate::store::Store;
 use crate::topology::{Cluster, Flow};
 use board::{Board, FlowProducer, FlowProducerContext};
+use consume::membership::Membership;
 use consume::ConsumeLoop;
+use group::{FlowConsumer, GroupContext};
 use loss::LossGuard;
 use resume::TailReader;
 use start::Starter;
@@ -91,8 +99,12 @@ impl Connector {
                 source,
             }
         };
-        let ctx = clients::context(&self.source, self.fatal.clone())
-            .with_stats(status.source_stats.clone());
+        let session = clients::session_timeout(&self.source);
+        let ctx = GroupContext::new(
+            clients::context(&self.source, self.fatal.clone())
+                .with_stats(status.source_stats.clone()),
+            session / 2,
+        );
         let consumer = clients::flow_consumer(&self.source, &self.group, &self.instance, ctx)
             .map_err(err(&self.source.alias, "consumer"))?;
         let board = Arc::new(Board::default());
@@ -100,8 +112,10 @@ impl Connector {
             cluster: clients::context(&self.target, self.fatal.clone()).for_flow_producer(),
             board: board.clone(),
         };
-        let producer = clients::flow_producer(&self.target, ctx)
+        // Below the session timeout: see `clients::flow_producer`.
+        let producer = clients::flow_producer(&self.target, ctx, session * 4 / 5)
             .map_err(err(&self.target.alias, "producer"))?;
+        let _ = consumer.context().producer.set(producer.clone());
         let reader =
             clients::tail_reader(&self.target).map_err(err(&self.target.alias, "tail reader"))?;
         Ok(RunClients {
@@ -116,7 +130,7 @@ impl Connector {
 /// The clients of one run of a flow.
 struct RunClients {
     /// The source consumer.
-    consumer: Arc<StreamConsumer<ClusterContext>>,
+    consumer: Arc<FlowConsumer>,
     /// The target producer.
     producer: FlowProducer,
     /// Where the producer's delivery reports land.
@@ -248,7 +262,14 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         policy: setup.flow.on_data_loss,
         metrics: setup.metrics.clone(),
     });
-    let (assign_tx, assign_rx) = mpsc::channel(16);
+    let (routes_tx, routes_rx) = mpsc::channel(16);
+    let starter = Starter {
+        reader: reader.clone(),
+        consumer: consumer.clone(),
+        store: setup.store.clone(),
+        guard: guard.clone(),
+        stamp,
+    };
     let discovery = Discovery::new(
         setup.flow.clone(),
         setup.naming.clone(),
@@ -258,30 +279,34 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
             consumer: consumer.clone(),
             producer: producer.clone(),
             admin: setup.target_admin.clone(),
-            starter: Starter {
-                reader: reader.clone(),
-                consumer: consumer.clone(),
-                store: setup.store.clone(),
-                guard: guard.clone(),
-                stamp,
-            },
         },
         setup.metrics.clone(),
     );
     let discovery = tokio::spawn(discover(
         discovery,
         setup.refresh_interval,
-        assign_tx,
+        routes_tx,
         (setup.status.clone(), setup.store.clone()),
         token.clone(),
     ));
 
     tracing::info!(flow = %name, "flow started");
+    let ctx = consumer.context();
     let loop_ctx = ConsumeLoop {
         source,
         target,
         consumer: consumer.clone(),
         producer: producer.clone(),
+        group: Membership {
+            events: ctx.events.clone(),
+            liveness: ctx.liveness.clone(),
+            starter: Arc::new(starter),
+            starting: None,
+            started_at: None,
+            gone: Default::default(),
+            checked: None,
+            subscribed: Vec::new(),
+        },
         board,
         seq: 0,
         metrics: setup.metrics.clone(),
@@ -298,7 +323,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         open: None,
         scratch: Default::default(),
     };
-    let consumed = loop_ctx.run(assign_rx, pending_tx, token.clone()).await;
+    let consumed = loop_ctx.run(routes_rx, pending_tx, token.clone()).await;
     setup.status.set_state(FlowState::Stopping);
     if consumed.is_err() {
         token.cancel();
@@ -339,7 +364,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
 async fn discover(
     mut discovery: Discovery,
     interval: Duration,
-    tx: mpsc::Sender<Assignment>,
+    tx: mpsc::Sender<Vec<Arc<Route>>>,
     (status, store): (Arc<FlowStatus>, Store),
     token: CancellationToken,
 ) -> Result<(), FlowError> {
@@ -347,11 +372,9 @@ async fn discover(
     let mut settling = Duration::from_secs(1);
     loop {
         let wait = match discovery.refresh().await {
-            Ok(assignments) => {
-                for a in assignments {
-                    if tx.send(a).await.is_err() {
-                        return Ok(());
-                    }
+            Ok(routes) => {
+                if !routes.is_empty() && tx.send(routes).await.is_err() {
+                    return Ok(());
                 }
                 backoff = Duration::from_millis(500);
                 if status.state() == FlowState::Starting {

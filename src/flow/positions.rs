@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::group::FlowConsumer;
 use super::route::Route;
 use super::stamp::CommitStamp;
 use super::FlowError;
-use crate::cluster::ClusterContext;
 use crate::status::FlowStatus;
 use crate::store::{Event, PartitionKey, Store};
 
@@ -102,27 +102,81 @@ impl Positions {
 
     pub(super) fn commit(
         &mut self,
-        consumer: &StreamConsumer<ClusterContext>,
+        consumer: &FlowConsumer,
         mode: CommitMode,
     ) -> Result<(), FlowError> {
         if !self.dirty {
             return Ok(());
         }
-        for ((topic, partition), position) in &mut self.positions {
-            if position.events.is_empty() {
+        self.record(|_| true)?;
+        let tpl = self.offsets(|_| true);
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => self.dirty = false,
+            Err(e) => tracing::warn!("committing source offsets failed (will retry): {e}"),
+        }
+        Ok(())
+    }
+
+    /// Hands `partitions` over: records their events in the store, commits their positions
+    /// synchronously, and forgets them (a later commit of this run never touches them again).
+    pub(super) fn hand_over(
+        &mut self,
+        consumer: &FlowConsumer,
+        partitions: &[(String, i32)],
+    ) -> Result<(), FlowError> {
+        let wanted = |k: &(Arc<str>, i32)| partitions.iter().any(|(t, p)| **t == *k.0 && *p == k.1);
+        self.record(wanted)?;
+        let tpl = self.offsets(wanted);
+        if tpl.count() > 0 {
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(|e| FlowError::Source {
+                    what: "committing the offsets of partitions handed over".into(),
+                    source: e,
+                })?;
+        }
+        self.forget(partitions);
+        Ok(())
+    }
+
+    /// Forgets `partitions` without recording or committing anything more of them.
+    pub(super) fn forget(&mut self, partitions: &[(String, i32)]) {
+        self.positions
+            .retain(|((t, p), _)| !partitions.iter().any(|(gt, gp)| **t == **gt && p == gp));
+        self.index = self
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        self.last = None;
+    }
+
+    /// Records the pending events of the partitions `which` selects in the store, and flushes.
+    fn record(&mut self, which: impl Fn(&(Arc<str>, i32)) -> bool) -> Result<(), FlowError> {
+        for (k, position) in &mut self.positions {
+            if position.events.is_empty() || !which(k) {
                 continue;
             }
-            let key = PartitionKey::new(&self.source, &self.target, topic, *partition);
+            let key = PartitionKey::new(&self.source, &self.target, &k.0, k.1);
             self.store
                 .record(&key, &position.events)
                 .map_err(FlowError::Store)?;
             position.events.clear();
         }
-        self.store.flush().map_err(FlowError::Store)?;
+        self.store.flush().map_err(FlowError::Store)
+    }
+
+    /// The positions of the partitions `which` selects, stamped, as a list to commit.
+    fn offsets(&self, which: impl Fn(&(Arc<str>, i32)) -> bool) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), position) in &self.positions {
+        for (k, position) in &self.positions {
+            if !which(k) {
+                continue;
+            }
+            let (topic, partition) = (&k.0, k.1);
             let next = position.next;
-            let mut elem = tpl.add_partition(topic, *partition);
+            let mut elem = tpl.add_partition(topic, partition);
             if let Err(e) = elem.set_offset(Offset::Offset(next)) {
                 tracing::warn!(
                     topic = &**topic,
@@ -132,11 +186,7 @@ impl Positions {
             }
             elem.set_metadata(position.stamp.as_str());
         }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => self.dirty = false,
-            Err(e) => tracing::warn!("committing source offsets failed (will retry): {e}"),
-        }
-        Ok(())
+        tpl
     }
 }
 

@@ -15,15 +15,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::Offset;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
 
+use super::group::FlowConsumer;
 use super::loss::LossGuard;
 use super::resume::{TailCopies, TailReader};
 use super::route::Route;
 use super::stamp::{CommitStamp, Verdict};
 use super::FlowError;
-use crate::cluster::ClusterContext;
 use crate::headers;
 use crate::store::{PartitionKey, Store};
 
@@ -34,14 +34,23 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Starter {
     /// Reads the target's partitions back from their end.
     pub reader: Arc<TailReader>,
-    /// The flow's source consumer (log start offsets).
-    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    /// The flow's source consumer (committed offsets, log start offsets).
+    pub consumer: Arc<FlowConsumer>,
     /// Copies found on the target past the committed offset are recorded here.
     pub store: Store,
     /// The flow's `on_data_loss`.
     pub guard: Arc<LossGuard>,
     /// Tells whether a committed offset was committed for this target.
     pub stamp: Arc<CommitStamp>,
+}
+
+/// Partitions the group assigned, with where each starts.
+pub struct Assignment {
+    /// The route the partitions belong to.
+    pub route: Arc<Route>,
+    /// `(partition, start offset)`: after the target's last copy or at the committed offset,
+    /// whichever is further; the beginning when neither exists.
+    pub start: Vec<(i32, Offset)>,
 }
 
 /// The flow group's committed offset of one source partition, as read from the source.
@@ -56,6 +65,39 @@ pub struct Committed {
 }
 
 impl Starter {
+    /// The flow group's committed offset of each of `partitions` of `topic`, if any.
+    pub async fn committed(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<Committed>, FlowError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let consumer = self.consumer.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, REQUEST_TIMEOUT))
+                .await
+                .map_err(FlowError::join)?
+                .map_err(|e| FlowError::Source {
+                    what: format!("reading committed offsets of '{topic}'"),
+                    source: e,
+                })?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| Committed {
+                partition: e.partition(),
+                offset: match e.offset() {
+                    Offset::Offset(n) if n >= 0 => Some(n),
+                    _ => None,
+                },
+                metadata: e.metadata().to_string(),
+            })
+            .collect())
+    }
+
     /// Start positions of `route`'s partitions, given each one's committed offset.
     pub async fn positions(
         &self,

@@ -1,20 +1,21 @@
-//! Topic discovery for one flow: which source topics it replicates now, whether their remote
-//! topics exist on the target (creating them when allowed), and where each new partition starts.
-//! A topic that cannot be served (target missing, fewer partitions) is reported once and retried
-//! on every refresh; the other topics keep flowing.
+//! Topic discovery for one flow: which source topics it replicates now and whether their remote
+//! topics exist on the target (creating them when allowed). A topic whose remote topic can take
+//! it becomes a [`Route`]; the consume loop subscribes the flow's group to the routed topics, and
+//! the group coordinator shares their partitions out among the instances. A topic that cannot be
+//! served (target missing, fewer partitions) is reported once and retried on every refresh; the
+//! other topics keep flowing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
-use rdkafka::{Offset, TopicPartitionList};
 
+use super::group::FlowConsumer;
 use super::route::Route;
-use super::start::{Committed, Starter};
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
@@ -25,25 +26,14 @@ use crate::topology::Flow;
 /// How long one metadata or offsets request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// New partitions for the consume loop: a route and where each of its partitions starts.
-pub struct Assignment {
-    /// The route the partitions belong to.
-    pub route: Arc<Route>,
-    /// `(partition, start offset)`: after the target's last copy or at the committed offset,
-    /// whichever is further; the beginning when neither exists.
-    pub start: Vec<(i32, Offset)>,
-}
-
 /// The clients discovery talks through.
 pub struct DiscoveryClients {
-    /// The flow's source consumer (metadata and committed offsets).
-    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    /// The flow's source consumer (metadata, log start offsets).
+    pub consumer: Arc<FlowConsumer>,
     /// The target's producer (target metadata).
     pub producer: super::FlowProducer,
     /// The target's admin client (topic creation).
     pub admin: Arc<AdminClient<ClusterContext>>,
-    /// Decides where new partitions start (committed offsets, the target's tail, data loss).
-    pub starter: Starter,
 }
 
 /// Discovery state of one flow.
@@ -83,8 +73,9 @@ impl Discovery {
         }
     }
 
-    /// Looks at both clusters once and returns the partitions to start consuming.
-    pub async fn refresh(&mut self) -> Result<Vec<Assignment>, FlowError> {
+    /// Looks at both clusters once and returns the routes that are new or changed (partitions
+    /// added).
+    pub async fn refresh(&mut self) -> Result<Vec<Arc<Route>>, FlowError> {
         let source_md = self.source_metadata().await?;
         let mut wanted: Vec<(String, i32)> = source_md
             .topics()
@@ -111,7 +102,6 @@ impl Discovery {
                     if let Some(reason) = self.blocked.remove(&topic) {
                         tracing::info!(flow = %self.flow.name(), topic, remote, "topic recovered (was: {reason})");
                     }
-                    let first_new = self.routed.get(&topic).copied().unwrap_or(0);
                     let route = Arc::new(Route::new(
                         &self.metrics,
                         &self.flow.source,
@@ -121,10 +111,8 @@ impl Discovery {
                         partitions,
                         self.naming.is_heartbeats(&topic),
                     ));
-                    let committed = self.committed(&topic, first_new..partitions).await?;
-                    let start = self.clients.starter.positions(&route, committed).await?;
                     self.routed.insert(topic, partitions);
-                    out.push(Assignment { route, start });
+                    out.push(route);
                 }
                 Err(reason) => {
                     if self.blocked.get(&topic) != Some(&reason) {
@@ -230,39 +218,6 @@ impl Discovery {
         }
         tracing::info!(flow = %self.flow.name(), topic = remote, cluster = %target, partitions, "created target topic");
         Ok(())
-    }
-
-    /// The flow group's committed offset of each partition in `range` of `topic`, if any.
-    async fn committed(
-        &self,
-        topic: &str,
-        range: std::ops::Range<i32>,
-    ) -> Result<Vec<Committed>, FlowError> {
-        let mut tpl = TopicPartitionList::new();
-        for p in range {
-            tpl.add_partition(topic, p);
-        }
-        let consumer = self.clients.consumer.clone();
-        let committed =
-            tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, REQUEST_TIMEOUT))
-                .await
-                .map_err(FlowError::join)?
-                .map_err(|e| FlowError::Source {
-                    what: format!("reading committed offsets of '{topic}'"),
-                    source: e,
-                })?;
-        Ok(committed
-            .elements()
-            .iter()
-            .map(|e| Committed {
-                partition: e.partition(),
-                offset: match e.offset() {
-                    Offset::Offset(n) if n >= 0 => Some(n),
-                    _ => None,
-                },
-                metadata: e.metadata().to_string(),
-            })
-            .collect())
     }
 
     async fn source_metadata(&self) -> Result<Metadata, FlowError> {

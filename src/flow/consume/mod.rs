@@ -6,8 +6,11 @@
 //! The hot path is batch-oriented: one long-lived message stream, every record that is already
 //! fetched drained without waiting, one clock read and one channel send per batch, no
 //! allocation per record beyond librdkafka's own. What the loop does about its source besides
-//! reading records (assignments, "offset out of range" answers, consume errors) is in `source`.
+//! reading records ("offset out of range" answers, consume errors) is in `source`; its part in
+//! the group protocol (subscribing, starting assigned partitions, handing revoked ones over,
+//! stopping when fenced) in `membership`.
 
+pub(super) mod membership;
 mod source;
 
 use std::collections::HashMap;
@@ -17,21 +20,19 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, StreamExt};
 use prometheus::local::LocalHistogram;
 use prometheus::Histogram;
-use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use tokio::sync::mpsc;
 
-use super::acks::{Batch, Fate, Pending};
+use super::acks::{Batch, Fate, Pending, Work};
 use super::board::{Board, FlowProducer};
 use super::copy::{self, Scratch};
+use super::group::FlowConsumer;
 use super::loss::LossGuard;
 use super::oversize::OversizePolicy;
 use super::route::Route;
-use super::topics::Assignment;
 use super::{DeliveryFailure, FlowError};
-use crate::cluster::ClusterContext;
 use crate::metrics::{Metrics, SkipReason};
 use crate::shutdown::CancellationToken;
 use crate::status::{now_ms, FlowStatus};
@@ -51,8 +52,10 @@ const FULL_WAIT: Duration = Duration::from_millis(1);
 pub(super) struct ConsumeLoop {
     pub source: String,
     pub target: String,
-    pub consumer: Arc<StreamConsumer<ClusterContext>>,
+    pub consumer: Arc<FlowConsumer>,
     pub producer: FlowProducer,
+    /// The loop's group state.
+    pub group: membership::Membership,
     /// Where the producer reports deliveries; bounds the records in flight.
     pub board: Arc<Board>,
     /// The number of the next record handed to the producer.
@@ -89,33 +92,43 @@ pub(super) struct OpenBatch {
 impl ConsumeLoop {
     pub async fn run(
         mut self,
-        assignments: mpsc::Receiver<Assignment>,
-        pending: mpsc::Sender<Batch>,
+        routes: mpsc::Receiver<Vec<Arc<Route>>>,
+        pending: mpsc::Sender<Work>,
         token: CancellationToken,
     ) -> Result<(), FlowError> {
-        let result = self.consume(assignments, &pending, &token).await;
+        let result = self.consume(routes, &pending, &token).await;
         // Whatever ended the loop, the records already handed to the producer go to the ack
         // task, which waits for their delivery (within its drain deadline) before committing.
         self.flush(&pending).await;
+        self.release_group();
         result
     }
 
     async fn consume(
         &mut self,
-        mut assignments: mpsc::Receiver<Assignment>,
-        pending: &mpsc::Sender<Batch>,
+        mut routes: mpsc::Receiver<Vec<Arc<Route>>>,
+        pending: &mpsc::Sender<Work>,
         token: &CancellationToken,
     ) -> Result<(), FlowError> {
         let consumer = self.consumer.clone();
+        let events = self.group.events.clone();
         let mut stream = consumer.stream();
         loop {
+            if events.pending() && self.group.starting.is_none() {
+                self.apply_group_events(pending).await?;
+            }
             let first = tokio::select! {
                 biased;
                 _ = token.cancelled() => return Ok(()),
-                Some(a) = assignments.recv() => {
-                    self.assign(a)?;
+                Some(r) = routes.recv() => {
+                    self.add_routes(r)?;
                     continue;
                 }
+                started = membership::started(&mut self.group.starting), if self.group.starting.is_some() => {
+                    self.finish_start(started)?;
+                    continue;
+                }
+                _ = events.arrived(), if self.group.starting.is_none() => continue,
                 received = stream.next() => received,
             };
             // Everything already fetched goes through without waiting, then the batch is sent.
@@ -153,10 +166,14 @@ impl ConsumeLoop {
     async fn record(
         &mut self,
         msg: &BorrowedMessage<'_>,
-        pending: &mpsc::Sender<Batch>,
+        pending: &mpsc::Sender<Work>,
         token: &CancellationToken,
     ) -> Result<bool, FlowError> {
         let topic = msg.topic();
+        if self.group.is_gone(topic, msg.partition()) {
+            return Ok(true); // handed over or lost: its new owner copies it
+        }
+        self.check_membership(pending).await?;
         let same_route = self
             .open
             .as_ref()
@@ -217,7 +234,7 @@ impl ConsumeLoop {
     }
 
     /// Sends the open batch to the ack task. `false` when the ack task stopped.
-    async fn flush(&mut self, pending: &mpsc::Sender<Batch>) -> bool {
+    async fn flush(&mut self, pending: &mpsc::Sender<Work>) -> bool {
         let Some(open) = self.open.take() else {
             return true;
         };
@@ -226,7 +243,7 @@ impl ConsumeLoop {
             return true;
         }
         self.status.add_in_flight(open.sent);
-        pending.send(open.batch).await.is_ok()
+        pending.send(Work::Records(open.batch)).await.is_ok()
     }
 
     /// Hands the copy of `msg` to the producer, waiting while its queue (or the delivery board)
@@ -236,7 +253,7 @@ impl ConsumeLoop {
         msg: &BorrowedMessage<'_>,
         topic: &str,
         route: &Route,
-        pending: &mpsc::Sender<Batch>,
+        pending: &mpsc::Sender<Work>,
         token: &CancellationToken,
     ) -> Result<Option<Fate>, FlowError> {
         while !self.board.has_room(self.seq) {

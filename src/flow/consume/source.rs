@@ -1,6 +1,6 @@
-//! The consume loop's dealings with its source besides reading records: starting the
-//! partitions of an assignment, moving the partitions the source answered "offset out of range"
-//! for (the flow's `on_data_loss`), and counting (and now and then logging) consume errors.
+//! The consume loop's dealings with its source besides reading records: moving the partitions
+//! the source answered "offset out of range" for (the flow's `on_data_loss`), and counting (and
+//! now and then logging) consume errors.
 
 use std::time::{Duration, Instant};
 
@@ -10,46 +10,12 @@ use rdkafka::TopicPartitionList;
 
 use super::ConsumeLoop;
 use crate::flow::loss;
-use crate::flow::topics::Assignment;
 use crate::flow::FlowError;
 
 /// Consume errors are logged at most this often (all are counted).
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl ConsumeLoop {
-    /// Starts consuming the partitions of an assignment.
-    pub(super) fn assign(&mut self, a: Assignment) -> Result<(), FlowError> {
-        let topic = a.route.source_topic.clone();
-        let mut tpl = TopicPartitionList::new();
-        for (p, offset) in &a.start {
-            tpl.add_partition_offset(&topic, *p, *offset)
-                .map_err(|e| FlowError::Source {
-                    what: format!("assigning '{topic}' partition {p}"),
-                    source: e,
-                })?;
-        }
-        self.consumer
-            .incremental_assign(&tpl)
-            .map_err(|e| FlowError::Source {
-                what: format!("assigning '{topic}'"),
-                source: e,
-            })?;
-        for (p, offset) in &a.start {
-            let (from, next) = match offset {
-                rdkafka::Offset::Offset(n) => (format!("at offset {n}"), *n),
-                _ => ("from the beginning".to_string(), -1),
-            };
-            self.status.set_position(&topic, *p, next);
-            tracing::info!(source = %self.source, target = %self.target, topic = &*topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
-        }
-        let age = self
-            .metrics
-            .record_age
-            .with_label_values(&[&self.source, &self.target, &*topic]);
-        self.routes.insert(topic.to_string(), (a.route, age));
-        Ok(())
-    }
-
     /// The source answered "offset out of range" for some assigned partition (librdkafka does not
     /// say which): finds the partitions whose position lies outside their log and applies the
     /// flow's `on_data_loss` to them; when none can be identified, the run restarts (and the

@@ -1,0 +1,366 @@
+//! The consume loop's side of the group protocol (see [`crate::flow::group`]): subscribing the
+//! group to the routed topics, starting the partitions the coordinator assigns, handing over
+//! those it revokes, and stopping when they are lost or when the instance has not heard from the
+//! coordinator for too long.
+//!
+//! Events are applied one at a time, in the order librdkafka gave them; a start (reading
+//! committed offsets and the target's tail) runs beside the loop, which keeps copying the
+//! partitions it already has, and the next event waits for it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::ConsumeLoop;
+use crate::flow::acks::Work;
+use crate::flow::group::{self, GroupEvent, GroupEvents, Liveness, Partitions};
+use crate::flow::route::Route;
+use crate::flow::start::{Assignment, Starter};
+use crate::flow::FlowError;
+
+/// How long a handover may wait for the records in flight of the revoked partitions.
+pub const HAND_OVER_WITHIN: Duration = Duration::from_secs(10);
+
+/// The loop's group state.
+pub(in crate::flow) struct Membership {
+    /// Events from the consumer's context.
+    pub events: Arc<GroupEvents>,
+    /// Proofs of membership (see [`Liveness`]).
+    pub liveness: Arc<Liveness>,
+    /// Decides where assigned partitions start.
+    pub starter: Arc<Starter>,
+    /// A start in progress: its assignments, and when its event arrived.
+    pub starting: Option<JoinHandle<Result<Vec<Assignment>, FlowError>>>,
+    /// The partitions being started, and when their event arrived.
+    pub started_at: Option<(Instant, Partitions)>,
+    /// Partitions given up this run: their records already fetched are dropped.
+    pub gone: HashSet<(String, i32)>,
+    /// The last partition checked against `gone`, and whether it is gone.
+    pub checked: Option<(String, i32, bool)>,
+    /// The topics the group is subscribed to.
+    pub subscribed: Vec<String>,
+}
+
+impl Membership {
+    /// Whether records of `topic`/`partition` must be dropped (it was handed over or lost).
+    pub fn is_gone(&mut self, topic: &str, partition: i32) -> bool {
+        if self.gone.is_empty() {
+            return false;
+        }
+        if let Some((t, p, verdict)) = &self.checked {
+            if *p == partition && t == topic {
+                return *verdict;
+            }
+        }
+        let verdict = self.gone.contains(&(topic.to_string(), partition));
+        self.checked = Some((topic.to_string(), partition, verdict));
+        verdict
+    }
+}
+
+impl ConsumeLoop {
+    /// Takes new or changed routes and subscribes the group to every routed topic.
+    pub(super) fn add_routes(&mut self, routes: Vec<Arc<Route>>) -> Result<(), FlowError> {
+        for route in routes {
+            let topic = route.source_topic.to_string();
+            let age =
+                self.metrics
+                    .record_age
+                    .with_label_values(&[&self.source, &self.target, &topic]);
+            self.routes.insert(topic, (route, age));
+        }
+        let mut topics: Vec<String> = self.routes.keys().cloned().collect();
+        topics.sort();
+        if topics == self.group.subscribed {
+            return Ok(());
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&names)
+            .map_err(|e| FlowError::Source {
+                what: format!("subscribing the flow's group to {names:?}"),
+                source: e,
+            })?;
+        tracing::info!(source = %self.source, target = %self.target, topics = ?names, "subscribed");
+        self.group.subscribed = topics;
+        Ok(())
+    }
+
+    /// Applies the group events waiting, unless a start is in progress (it goes first).
+    pub(super) async fn apply_group_events(
+        &mut self,
+        pending: &mpsc::Sender<Work>,
+    ) -> Result<(), FlowError> {
+        while self.group.starting.is_none() {
+            let Some(event) = self.group.events.pop() else {
+                return Ok(());
+            };
+            match event {
+                GroupEvent::Assigned(ps) => self.begin_start(ps),
+                GroupEvent::Revoked(ps) => self.hand_over(ps, pending).await?,
+                GroupEvent::Lost(ps) => {
+                    self.forget(&ps, pending).await;
+                    return Err(FlowError::Fenced(format!(
+                        "the group gave {} partition(s) of this instance to others (its session \
+                         timed out)",
+                        ps.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts reading where each newly assigned partition starts, beside the loop.
+    fn begin_start(&mut self, partitions: Partitions) {
+        for p in &partitions {
+            self.group.gone.remove(p);
+        }
+        self.group.checked = None;
+        self.group.started_at = Some((Instant::now(), partitions.clone()));
+        let starter = self.group.starter.clone();
+        let mut routes: Vec<(Arc<Route>, Vec<i32>)> = Vec::new();
+        for (topic, ps) in by_topic(&partitions) {
+            match self.routes.get(&topic) {
+                Some((route, _)) => routes.push((route.clone(), ps)),
+                None => {
+                    tracing::warn!(source = %self.source, target = %self.target, topic, "the group assigned a topic this flow has no route for; not replicating it")
+                }
+            }
+        }
+        self.group.starting = Some(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(routes.len());
+            for (route, ps) in routes {
+                let committed = starter.committed(&route.source_topic, &ps).await?;
+                let start = starter.positions(&route, committed).await?;
+                out.push(Assignment { route, start });
+            }
+            Ok(out)
+        }));
+    }
+
+    /// A start finished: assigns its partitions at their start offsets.
+    pub(super) fn finish_start(
+        &mut self,
+        started: Result<Vec<Assignment>, FlowError>,
+    ) -> Result<(), FlowError> {
+        self.group.starting = None;
+        let assignments = started?;
+        let mut tpl = TopicPartitionList::new();
+        for a in &assignments {
+            for (p, offset) in &a.start {
+                tpl.add_partition_offset(&a.route.source_topic, *p, *offset)
+                    .map_err(|e| FlowError::Source {
+                        what: format!("assigning '{}' partition {p}", a.route.source_topic),
+                        source: e,
+                    })?;
+            }
+        }
+        group::take(&*self.consumer, &tpl).map_err(|e| FlowError::Source {
+            what: "taking the partitions the group assigned".into(),
+            source: e,
+        })?;
+        for a in assignments {
+            let topic = &a.route.source_topic;
+            for (p, offset) in &a.start {
+                let (from, next) = match offset {
+                    Offset::Offset(n) => (format!("at offset {n}"), *n),
+                    _ => ("from the beginning".to_string(), -1),
+                };
+                self.status.set_position(topic, *p, next);
+                tracing::info!(source = %self.source, target = %self.target, topic = &**topic, partition = p, remote = %a.route.remote_topic, "partition assigned, starting {from}");
+            }
+            self.status.own(topic, a.start.iter().map(|(p, _)| *p));
+        }
+        if let Some((at, ps)) = self.group.started_at.take() {
+            let (took, n) = (at.elapsed(), ps.len());
+            self.metrics
+                .rebalance_pause
+                .with_label_values(&[&self.source, &self.target, "assign"])
+                .observe(took.as_secs_f64());
+            tracing::info!(source = %self.source, target = %self.target, partitions = n, "assigned partitions started in {} ms", took.as_millis());
+        }
+        Ok(())
+    }
+
+    /// Hands revoked partitions over: nothing more of them is copied, what is in flight settles,
+    /// the store records it and their offsets are committed; only then does the group get them.
+    async fn hand_over(
+        &mut self,
+        partitions: Partitions,
+        pending: &mpsc::Sender<Work>,
+    ) -> Result<(), FlowError> {
+        let began = Instant::now();
+        self.group.gone.extend(partitions.iter().cloned());
+        self.group.checked = None;
+        if !self.flush(pending).await {
+            return Err(FlowError::Task(
+                "the ack task stopped during a handover".into(),
+            ));
+        }
+        let (done, outcome) = oneshot::channel();
+        let work = Work::HandOver {
+            partitions: partitions.clone(),
+            done,
+        };
+        if pending.send(work).await.is_err() {
+            return Err(FlowError::Task(
+                "the ack task stopped during a handover".into(),
+            ));
+        }
+        match tokio::time::timeout(HAND_OVER_WITHIN, outcome).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => {
+                return Err(FlowError::Task(
+                    "the ack task stopped during a handover".into(),
+                ))
+            }
+            Err(_) => {
+                self.group_purge();
+                return Err(FlowError::HandOver(format!(
+                    "{} revoked partition(s) could not be handed over: the target did not \
+                     acknowledge their records in flight within {HAND_OVER_WITHIN:?}; restarting \
+                     (records still in flight may be copied twice)",
+                    partitions.len()
+                )));
+            }
+        }
+        group::give_up(&*self.consumer, &list(&partitions)).map_err(|e| FlowError::Source {
+            what: "giving revoked partitions back to the group".into(),
+            source: e,
+        })?;
+        for (topic, ps) in by_topic(&partitions) {
+            self.status.disown(&topic, ps);
+        }
+        let took = began.elapsed();
+        self.metrics
+            .rebalance_pause
+            .with_label_values(&[&self.source, &self.target, "revoke"])
+            .observe(took.as_secs_f64());
+        tracing::info!(source = %self.source, target = %self.target, partitions = partitions.len(), "handed partitions over in {} ms (settled, recorded, committed)", took.as_millis());
+        Ok(())
+    }
+
+    /// The run ends: from now on the consumer's context applies rebalances at once (closing
+    /// the consumer revokes everything), and what waits is applied now — librdkafka waits for
+    /// an assign or unassign call it was promised before it can close.
+    pub(super) fn release_group(&mut self) {
+        self.consumer
+            .context()
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        let mut waiting: Vec<GroupEvent> = Vec::new();
+        if let Some(h) = self.group.starting.take() {
+            h.abort();
+            if let Some((_, ps)) = self.group.started_at.take() {
+                waiting.push(GroupEvent::Assigned(ps));
+            }
+        }
+        while let Some(e) = self.group.events.pop() {
+            waiting.push(e);
+        }
+        for e in waiting {
+            let (ps, result) = match &e {
+                GroupEvent::Assigned(ps) => (ps, group::take(&*self.consumer, &list(ps))),
+                GroupEvent::Revoked(ps) => (ps, group::give_up(&*self.consumer, &list(ps))),
+                GroupEvent::Lost(_) => continue,
+            };
+            if let Err(err) = result {
+                tracing::debug!(source = %self.source, partitions = ps.len(), "applying a rebalance while stopping: {err}");
+            }
+        }
+    }
+
+    /// Tells the ack task to drop `partitions` uncommitted and the status to forget them.
+    async fn forget(&mut self, partitions: &Partitions, pending: &mpsc::Sender<Work>) {
+        self.group.gone.extend(partitions.iter().cloned());
+        self.group.checked = None;
+        // The open batch goes first: the ack task settles (and forgets) in order.
+        let _ = self.flush(pending).await;
+        let _ = pending.send(Work::Forget(partitions.clone())).await;
+        for (topic, ps) in by_topic(partitions) {
+            self.status.disown(&topic, ps);
+        }
+    }
+
+    /// Drops what the producer queues (not what it already sent).
+    fn group_purge(&self) {
+        use rdkafka::producer::{Producer, PurgeConfig};
+        self.producer.purge(PurgeConfig::default().queue());
+    }
+
+    /// Called before copying a record: `Ok` while the last proof of membership holds (see
+    /// [`Liveness`]); else the instance stops copying — the run ends, dropping what the producer
+    /// queues, forgetting its partitions uncommitted, and rejoins the group.
+    pub(super) async fn check_membership(
+        &mut self,
+        pending: &mpsc::Sender<Work>,
+    ) -> Result<(), FlowError> {
+        if self.group.liveness.alive(Instant::now()) {
+            return Ok(());
+        }
+        self.group_purge();
+        let owned: Partitions = self.status.owned();
+        self.forget(&owned, pending).await;
+        Err(FlowError::Fenced(format!(
+            "no word from the group coordinator of '{}' for {:?} (or the group took this \
+             instance's partitions away): this instance stops copying before the group can give \
+             them to another",
+            self.source,
+            self.group.liveness.window()
+        )))
+    }
+}
+
+/// Completes with the outcome of the start in progress (never, when there is none).
+pub(super) async fn started(
+    starting: &mut Option<JoinHandle<Result<Vec<Assignment>, FlowError>>>,
+) -> Result<Vec<Assignment>, FlowError> {
+    match starting.as_mut() {
+        Some(h) => h.await.map_err(FlowError::join)?,
+        None => std::future::pending().await,
+    }
+}
+
+/// `partitions` as a list without offsets.
+fn list(partitions: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in partitions {
+        tpl.add_partition(t, *p);
+    }
+    tpl
+}
+
+/// `partitions` grouped by topic, topics sorted.
+fn by_topic(partitions: &[(String, i32)]) -> Vec<(String, Vec<i32>)> {
+    let mut out: Vec<(String, Vec<i32>)> = Vec::new();
+    let mut sorted = partitions.to_vec();
+    sorted.sort();
+    for (t, p) in sorted {
+        match out.last_mut() {
+            Some((last, ps)) if *last == t => ps.push(p),
+            _ => out.push((t, vec![p])),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_group_by_topic() {
+        let got = by_topic(&[("b".into(), 1), ("a".into(), 2), ("b".into(), 0)]);
+        assert_eq!(
+            got,
+            [("a".to_string(), vec![2]), ("b".to_string(), vec![0, 1])]
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! A flow's membership in its consumer group on the source: which instance replicates which
+//! partition is the group coordinator's decision, delivered as rebalance events.
+//!
+//! librdkafka calls the consumer context on the consume loop's thread, inside a poll. Handing a
+//! partition over takes more than a callback should do (waiting for the target to acknowledge
+//! what is in flight, recording the store, committing), and starting one means reading the
+//! target's tail back. So [`GroupContext`] only queues an assignment or a revocation as a
+//! [`GroupEvent`] and leaves librdkafka waiting for the assign (or unassign) call, which it
+//! allows; the consume loop does the work and then makes that call (see
+//! `consume::membership`). Meanwhile the group waits and the flow's other partitions keep
+//! flowing.
+//!
+//! A *lost* assignment (the session timed out: the coordinator has already given the partitions
+//! to other instances) is different: nothing may be settled or committed, and whatever the
+//! producer still queues must never reach the target. The context purges the producer's queue
+//! there and then, gives the partitions up at once, and the run ends.
+//!
+//! [`Liveness`] is the other half of that fence: an instance that has not heard from the group
+//! coordinator for half the session timeout stops producing (see [`Liveness::alive`]), so that
+//! it is silent before the coordinator can give its partitions away.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::producer::{Producer, PurgeConfig};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::TopicPartitionList;
+
+use super::board::FlowProducer;
+use crate::cluster::ClusterContext;
+
+/// A flow's source consumer.
+pub type FlowConsumer = StreamConsumer<GroupContext>;
+
+/// Source partitions, as `(topic, partition)`.
+pub type Partitions = Vec<(String, i32)>;
+
+/// What the group coordinator decided for this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent {
+    /// These partitions are this instance's now: start them, then call [`take`].
+    Assigned(Partitions),
+    /// Hand these over: settle and commit, then call [`give_up`].
+    Revoked(Partitions),
+    /// These partitions were lost (already given away): the producer's queue was purged and
+    /// they were given up; nothing of them may be committed.
+    Lost(Partitions),
+}
+
+/// Group events waiting for the consume loop, in the order librdkafka gave them.
+#[derive(Default)]
+pub struct GroupEvents {
+    queue: Mutex<VecDeque<GroupEvent>>,
+    /// Set while the queue is not empty: one load per poll on the hot path.
+    pending: AtomicBool,
+    /// Wakes the consume loop when an event arrives while it waits for records.
+    notify: tokio::sync::Notify,
+}
+
+impl GroupEvents {
+    fn push(&self, e: GroupEvent) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push_back(e);
+            self.pending.store(true, Ordering::Release);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Completes when an event was pushed since the last time this completed.
+    pub async fn arrived(&self) {
+        self.notify.notified().await
+    }
+
+    /// Whether an event waits.
+    pub fn pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The oldest event waiting.
+    pub fn pop(&self) -> Option<GroupEvent> {
+        let mut q = self.queue.lock().ok()?;
+        let e = q.pop_front();
+        if q.is_empty() {
+            self.pending.store(false, Ordering::Release);
+        }
+        e
+    }
+}
+
+/// When this instance last heard from the group coordinator, and how long that holds.
+///
+/// Proofs come from the assignments the coordinator sends and from the consumer's statistics
+/// (every second): while the consumer is a steady member, the age of the last response of the
+/// coordinator's connection (heartbeats go out every second). An instance frozen or cut off from
+/// the coordinator gets no new proof; one whose assignment was lost is fenced for the rest of
+/// the run.
+pub struct Liveness {
+    base: Instant,
+    /// Nanoseconds after `base` until which the instance may produce.
+    until_ns: AtomicU64,
+    /// How long one proof of membership holds: half the session timeout.
+    window: Duration,
+    /// Set when the assignment was lost: no proof counts any more.
+    fenced: AtomicBool,
+}
+
+impl Liveness {
+    /// A liveness with no proof yet; each proof holds for `window`.
+    pub fn new(window: Duration) -> Self {
+        Liveness {
+            base: Instant::now(),
+            until_ns: AtomicU64::new(0),
+            window,
+            fenced: AtomicBool::new(false),
+        }
+    }
+
+    /// The coordinator answered a request sent at `at` as to a member of the group.
+    pub fn prove(&self, at: Instant) {
+        let until = at.saturating_duration_since(self.base) + self.window;
+        self.until_ns
+            .fetch_max(until.as_nanos() as u64, Ordering::AcqRel);
+    }
+
+    /// Whether the last proof still holds at `now`.
+    pub fn alive(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.base).as_nanos() as u64;
+        elapsed < self.until_ns.load(Ordering::Acquire) && !self.fenced.load(Ordering::Acquire)
+    }
+
+    /// The assignment was lost: nothing more may be produced in this run.
+    pub fn fence(&self) {
+        self.fenced.store(true, Ordering::Release);
+    }
+
+    /// Takes a proof from the consumer's statistics. A steady member whose coordinator
+    /// connection last received a response `rxidle` µs ago heard from it then (heartbeats go out
+    /// every second). A member rejoining (its JoinGroup or SyncGroup waits at the coordinator,
+    /// which answers only once every member has rejoined, and sends no heartbeats meanwhile) is
+    /// still a member while its connection to the coordinator is up.
+    fn prove_from_stats(&self, json: &[u8], now: Instant) {
+        let Ok(stats) = serde_json::from_slice::<RawStats>(json) else {
+            return;
+        };
+        let Some(group) = stats.cgrp.as_ref().filter(|g| g.state == "up") else {
+            return;
+        };
+        let Some(coordinator) = stats
+            .brokers
+            .values()
+            .find(|b| b.source == "logical" && b.name == "GroupCoordinator")
+        else {
+            return;
+        };
+        let rejoining = matches!(group.join_state.as_str(), "wait-join" | "wait-sync");
+        if rejoining && coordinator.state == "UP" {
+            self.prove(now);
+        } else if let Ok(us) = u64::try_from(coordinator.rxidle) {
+            if let Some(at) = now.checked_sub(Duration::from_micros(us)) {
+                self.prove(at);
+            }
+        }
+    }
+
+    /// How long one proof holds.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+/// The few statistics fields [`Liveness`] reads.
+#[derive(serde::Deserialize)]
+struct RawStats {
+    #[serde(default)]
+    brokers: std::collections::HashMap<String, RawBroker>,
+    cgrp: Option<RawGroup>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawBroker {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    state: String,
+    /// µs since the last response on this connection; -1 when none.
+    #[serde(default = "minus_one")]
+    rxidle: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct RawGroup {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    join_state: String,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+/// The context of a flow's source consumer: the cluster's context (logs, errors, statistics)
+/// plus the group membership described in the module documentation.
+pub struct GroupContext {
+    /// Logs, errors and statistics, as for every client of the cluster.
+    pub cluster: ClusterContext,
+    /// Events for the consume loop.
+    pub events: Arc<GroupEvents>,
+    /// Proofs of membership.
+    pub liveness: Arc<Liveness>,
+    /// The flow's producer, purged when the assignment is lost (set once it exists).
+    pub producer: Arc<OnceLock<FlowProducer>>,
+    /// Set when the run ends: from then on events are applied at once (closing the consumer
+    /// revokes everything and waits for that).
+    pub closing: AtomicBool,
+}
+
+impl GroupContext {
+    /// A context reporting through `cluster`, each proof of membership holding `window`.
+    pub fn new(cluster: ClusterContext, window: Duration) -> Self {
+        GroupContext {
+            cluster,
+            events: Arc::new(GroupEvents::default()),
+            liveness: Arc::new(Liveness::new(window)),
+            producer: Arc::new(OnceLock::new()),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// Drops every record the producer still queues (not those already sent).
+    pub fn purge_producer(&self) {
+        if let Some(p) = self.producer.get() {
+            p.purge(PurgeConfig::default().queue());
+        }
+    }
+}
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.cluster.log(level, fac, log_message);
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.liveness.prove_from_stats(statistics, Instant::now());
+        self.cluster.stats_raw(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.cluster.error(error, reason);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let partitions = partitions(tpl);
+        let closing = self.closing.load(Ordering::Acquire);
+        let applied = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.liveness.prove(Instant::now());
+                if closing {
+                    take(consumer, tpl)
+                } else {
+                    self.events.push(GroupEvent::Assigned(partitions));
+                    Ok(())
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if consumer.assignment_lost() {
+                    // Already someone else's: nothing queued for them may go out.
+                    self.liveness.fence();
+                    self.purge_producer();
+                    let r = give_up(consumer, tpl);
+                    self.events.push(GroupEvent::Lost(partitions));
+                    r
+                } else if closing {
+                    give_up(consumer, tpl)
+                } else {
+                    self.events.push(GroupEvent::Revoked(partitions));
+                    Ok(())
+                }
+            }
+            other => {
+                tracing::warn!(
+                    cluster = %self.cluster.alias(),
+                    "consumer group rebalance failed: {}",
+                    rdkafka::error::RDKafkaErrorCode::from(other)
+                );
+                Ok(())
+            }
+        };
+        if let Err(e) = applied {
+            tracing::warn!(cluster = %self.cluster.alias(), "applying a rebalance: {e}");
+        }
+    }
+}
+
+/// The `(topic, partition)`s of a list.
+pub fn partitions(tpl: &TopicPartitionList) -> Partitions {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+/// Makes `tpl` (with start offsets) part of the consumer's assignment.
+pub fn take<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+        _ => consumer.assign(tpl),
+    }
+}
+
+/// Removes `tpl` from the consumer's assignment (with an eager assignor: everything, as
+/// revoked).
+pub fn give_up<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+        _ => consumer.unassign(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_holds_for_its_window_only() {
+        let l = Liveness::new(Duration::from_secs(5));
+        let now = Instant::now();
+        assert!(!l.alive(now), "no proof yet");
+        l.prove(now);
+        assert!(l.alive(now + Duration::from_secs(4)));
+        assert!(!l.alive(now + Duration::from_secs(5)));
+        // An older proof never shortens a newer one.
+        l.prove(now - Duration::from_secs(3));
+        assert!(l.alive(now + Duration::from_secs(4)));
+        l.fence();
+        assert!(!l.alive(now), "a lost assignment fences the run");
+    }
+
+    #[test]
+    fn statistics_prove_membership_by_the_coordinator_connection() {
+        let stats_in = |state: &str, join: &str, rxidle: i64| {
+            format!(
+                r#"{{"brokers":{{"b:9092/1":{{"name":"b:9092/1","source":"learned","rxidle":10}},
+                "GroupCoordinator":{{"name":"GroupCoordinator","source":"logical","state":"UP","rxidle":{rxidle}}}}},
+                "cgrp":{{"state":"{state}","join_state":"{join}"}}}}"#
+            )
+        };
+        let stats = |state: &str, rxidle: i64| stats_in(state, "steady", rxidle);
+        let now = Instant::now() + Duration::from_secs(60);
+        let l = Liveness::new(Duration::from_secs(5));
+        // Last heard 7 s ago: too old to hold now.
+        l.prove_from_stats(stats("up", 7_000_000).as_bytes(), now);
+        assert!(!l.alive(now));
+        // Not a steady member: no proof, however fresh the connection.
+        l.prove_from_stats(stats("wait-coord", 1_000).as_bytes(), now);
+        assert!(!l.alive(now));
+        l.prove_from_stats(stats("up", 900_000).as_bytes(), now);
+        assert!(l.alive(now));
+        assert!(!l.alive(now + Duration::from_secs(5)));
+        // Rejoining: the JoinGroup waits at the coordinator, no heartbeats; still a member.
+        let l = Liveness::new(Duration::from_secs(5));
+        l.prove_from_stats(stats_in("up", "wait-join", 8_000_000).as_bytes(), now);
+        assert!(l.alive(now));
+        // Never heard (-1) or malformed: nothing.
+        let l = Liveness::new(Duration::from_secs(5));
+        l.prove_from_stats(stats("up", -1).as_bytes(), now);
+        l.prove_from_stats(b"{not json", now);
+        assert!(!l.alive(now));
+    }
+
+    #[test]
+    fn events_come_out_in_order_and_clear_the_flag() {
+        let e = GroupEvents::default();
+        assert!(!e.pending());
+        e.push(GroupEvent::Assigned(vec![("t".into(), 0)]));
+        e.push(GroupEvent::Revoked(vec![("t".into(), 0)]));
+        assert!(e.pending());
+        assert_eq!(e.pop(), Some(GroupEvent::Assigned(vec![("t".into(), 0)])));
+        assert!(e.pending());
+        assert_eq!(e.pop(), Some(GroupEvent::Revoked(vec![("t".into(), 0)])));
+        assert!(!e.pending());
+        assert_eq!(e.pop(), None);
+    }
+}
