@@ -47,15 +47,43 @@ struct Raw {
 
 #[derive(Deserialize)]
 struct RawGroup {
+    /// `up` while the coordinator is known and reachable.
+    #[serde(default)]
+    state: String,
     /// `init` until the consumer subscribes; then `wait-join`, ..., `steady`.
     #[serde(default)]
     join_state: String,
+}
+
+impl Raw {
+    /// Whether the consumer is rejoining its group over a live connection to the coordinator:
+    /// its JoinGroup or SyncGroup waits there until every member has rejoined, and no heartbeat
+    /// goes out meanwhile, so no response arriving is no sign of trouble.
+    fn rejoining(&self) -> bool {
+        let waiting = self.cgrp.as_ref().is_some_and(|g| {
+            g.state == "up" && matches!(g.join_state.as_str(), "wait-join" | "wait-sync")
+        });
+        waiting
+            && self
+                .brokers
+                .values()
+                .any(|b| b.source == "logical" && b.name == "GroupCoordinator" && b.state == "UP")
+    }
 }
 
 #[derive(Deserialize)]
 struct RawBroker {
     #[serde(default)]
     rx: u64,
+    /// `GroupCoordinator` for the connection to the group's coordinator.
+    #[serde(default)]
+    name: String,
+    /// `logical` for the coordinator's connection.
+    #[serde(default)]
+    source: String,
+    /// `UP` while connected.
+    #[serde(default)]
+    state: String,
 }
 
 #[derive(Deserialize)]
@@ -87,7 +115,7 @@ impl ConsumerStats {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if rx != inner.rx {
+        if rx != inner.rx || raw.rejoining() {
             inner.rx = rx;
             inner.rx_grew = Some(Instant::now());
         }
@@ -203,6 +231,28 @@ mod tests {
         assert!(s.joined_group());
         s.restart();
         assert!(!s.joined_group());
+    }
+
+    #[test]
+    fn a_member_rejoining_over_a_live_coordinator_connection_counts_as_heard_from() {
+        let s = ConsumerStats::default();
+        let doc = |join: &str, coordinator: &str| {
+            format!(
+                r#"{{"brokers":{{"b/1":{{"rx":5}},"GroupCoordinator":{{"rx":3,"name":"GroupCoordinator","source":"logical","state":"{coordinator}"}}}},"cgrp":{{"state":"up","join_state":"{join}"}}}}"#
+            )
+        };
+        s.update(doc("steady", "UP").as_bytes());
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(false));
+        // The same counts, but the JoinGroup waits at the coordinator: progress.
+        s.update(doc("wait-join", "UP").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(true));
+        s.last_response_ago(Duration::from_secs(10));
+        // Rejoining with the coordinator's connection down: no progress.
+        s.update(doc("wait-join", "DOWN").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(false));
+        s.update(doc("steady", "UP").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(false));
     }
 
     #[test]
