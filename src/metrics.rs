@@ -4,10 +4,19 @@
 //! pre-resolved handles, see `flow::route`); the gauges that describe a state (`lag`, ages,
 //! `flow_up`) are computed from the flows' status each time `/metrics` is scraped
 //! (`status::Registry::export`).
+//!
+//! The daemon's metrics carry the label `instance` (the instance name, `hubmirror run
+//! --instance`) on every sample ([`Metrics::for_instance`]), so the series of several instances
+//! of one topology never collide, whatever the scrape adds.
+
+use std::collections::HashMap;
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
+
+/// The label naming the instance on every sample of the daemon's metrics.
+pub const INSTANCE_LABEL: &str = "instance";
 
 /// Histogram buckets for latencies and ages, in seconds: 1 ms to 5 min.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -92,9 +101,20 @@ impl SkipReason {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric, without an `instance` label (tests, tools).
     pub fn new() -> Self {
-        let registry = Registry::new();
+        Self::with_registry(Registry::new())
+    }
+
+    /// Creates and registers every metric, each sample labelled `instance="<instance>"`.
+    pub fn for_instance(instance: &str) -> Self {
+        let labels = HashMap::from([(INSTANCE_LABEL.to_string(), instance.to_string())]);
+        // The label name is a constant of this module: failure is a programming error.
+        let registry = Registry::new_custom(None, Some(labels)).expect("valid constant label");
+        Self::with_registry(registry)
+    }
+
+    fn with_registry(registry: Registry) -> Self {
         let flow = ["source", "target", "topic"];
         let records_replicated = counter(
             &registry,
@@ -276,4 +296,48 @@ fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Hi
         .register(Box::new(h.clone()))
         .expect("metric registered once");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{Encoder, TextEncoder};
+
+    fn page(m: &Metrics) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&m.registry.gather(), &mut buf)
+            .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn every_sample_of_an_instance_names_it() {
+        let m = Metrics::for_instance("hubmirror-1");
+        m.flow_up.with_label_values(&["a", "b"]).set(1);
+        m.records_replicated
+            .with_label_values(&["a", "b", "orders"])
+            .inc_by(3);
+        m.replication_latency
+            .with_label_values(&["a", "b", "orders"])
+            .observe(0.2);
+        let text = page(&m);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(samples.len() > 3, "{text}");
+        for s in &samples {
+            assert!(s.contains(r#"instance="hubmirror-1""#), "{s}");
+        }
+        assert!(
+            samples
+                .contains(&r#"hubmirror_flow_up{source="a",target="b",instance="hubmirror-1"} 1"#),
+            "{text}"
+        );
+        assert!(
+            samples.contains(
+                &r#"hubmirror_records_replicated_total{source="a",target="b",topic="orders",instance="hubmirror-1"} 3"#
+            ),
+            "{text}"
+        );
+        assert!(!page(&Metrics::new()).contains("instance="));
+    }
 }

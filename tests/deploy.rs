@@ -8,7 +8,8 @@
 //! topology is run through the real `hubmirror validate`.
 //!
 //! The tests, by concern: `kustomize` (the kustomization and what `kubectl kustomize` renders),
-//! `objects` (the StatefulSet, Service and ServiceMonitor), `configmap` (the topology and the
+//! `objects` (the StatefulSet, Service and ServiceMonitor), `fleet` (three instances: replicas,
+//! instance names, a store per pod, spreading, the disruption budget), `configmap` (the topology and the
 //! Secret it reads, through `hubmirror validate`) and `image` (the Dockerfile and its build
 //! context); `pod` reads the pod template for them.
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::Resource;
 use serde::de::DeserializeOwned;
@@ -27,6 +29,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 #[path = "deploy/configmap.rs"]
 mod configmap;
+#[path = "deploy/fleet.rs"]
+mod fleet;
 #[path = "deploy/image.rs"]
 mod image;
 #[path = "deploy/kustomize.rs"]
@@ -162,6 +166,8 @@ struct ServiceMonitorEndpoint {
     port: String,
     path: String,
     interval: String,
+    #[serde(default)]
+    honor_labels: bool,
 }
 
 /// `kustomization.yaml`, strictly.
@@ -195,6 +201,7 @@ struct Deploy {
     secret: Secret,
     configmap: ConfigMap,
     servicemonitor: ServiceMonitor,
+    pdb: PodDisruptionBudget,
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, file: &str) {
@@ -210,6 +217,7 @@ fn load() -> Deploy {
     let mut raw = BTreeMap::new();
     let mut metadata = BTreeMap::new();
     let (mut sts, mut svc, mut sec, mut cm, mut sm) = (None, None, None, None, None);
+    let mut pdb = None;
     for file in &kustomization.resources {
         let json = read_yaml(&dir.join(file));
         let meta: ObjectMeta = serde_json::from_value(json["metadata"].clone())
@@ -219,6 +227,9 @@ fn load() -> Deploy {
             Some("Service") => set_once(&mut svc, typed::<Service>(file, &json), file),
             Some("Secret") => set_once(&mut sec, typed::<Secret>(file, &json), file),
             Some("ConfigMap") => set_once(&mut cm, typed::<ConfigMap>(file, &json), file),
+            Some("PodDisruptionBudget") => {
+                set_once(&mut pdb, typed::<PodDisruptionBudget>(file, &json), file)
+            }
             Some("ServiceMonitor") => {
                 assert_eq!(json["apiVersion"], "monitoring.coreos.com/v1", "{file}");
                 set_once(&mut sm, checked::<ServiceMonitor>(file, &json), file)
@@ -237,6 +248,7 @@ fn load() -> Deploy {
         secret: sec.expect("the kustomization lists no Secret"),
         configmap: cm.expect("the kustomization lists no ConfigMap"),
         servicemonitor: sm.expect("the kustomization lists no ServiceMonitor"),
+        pdb: pdb.expect("the kustomization lists no PodDisruptionBudget"),
     }
 }
 

@@ -56,7 +56,7 @@ fn routes_and_copies(on_b: Option<(&str, &str)>, replication: Option<(&str, &str
         .map(|r| r["source_topic"].clone())
         .collect();
 
-    let mut run = Running::start(&topo, &[]);
+    let mut run = Running::start(&topo, &[("HUBMIRROR_INSTANCE", "hb-off")]);
     // Both topics are considered in the same refresh (sorted: heartbeats first): once
     // `a.orders` holds its copies, a heartbeats copy would exist too.
     kafka::read_all(&cb, "a.orders", 5, W);
@@ -77,7 +77,9 @@ fn routes_and_copies(on_b: Option<(&str, &str)>, replication: Option<(&str, &str
         }
     }
     let metrics = http_get(&addr, "/metrics").expect("/metrics");
-    let acked = metrics.contains("hubmirror_last_ack_age_seconds{source=\"a\",target=\"b\"}");
+    // Every sample names the instance.
+    let acked = metrics
+        .contains("hubmirror_last_ack_age_seconds{source=\"a\",target=\"b\",instance=\"hb-off\"}");
     let age = metric_sum(&metrics, "hubmirror_last_ack_age_seconds", &[]);
     run.stop_cleanly();
     serde_json::json!({"routed": routed, "heartbeats_on_b": on_b, "latency_ms": latency,

@@ -1,7 +1,12 @@
 //! `hubmirror status`: per flow, the daemon's live figures (state, records/s, replication
 //! latency — asked of the running `hubmirror run` over its HTTP listener) and the age of the
-//! newest heartbeat on the target (read from the cluster, so it works without the daemon); per
-//! cluster, the upstream clusters and their hop counts, read off the replicated heartbeat topics.
+//! newest heartbeat on the target (read from the cluster, so it works without the daemon) and
+//! the instances in the flow's consumer group with the partitions each owns (read from the
+//! group on the source, `fleet`); per cluster, the upstream clusters and their hop counts, read
+//! off the replicated heartbeat topics. The text rendering is `render`'s.
+
+mod fleet;
+mod render;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +24,8 @@ use crate::heartbeat;
 use crate::naming::{self, Naming};
 use crate::status::{now_ms, FlowReport, PartitionLag};
 use crate::topology::{self, Topology};
+use fleet::InstanceLine;
+pub(crate) use render::table;
 
 /// How long listing one cluster's topics may take (clusters are asked at the same time).
 const TIMEOUT: Duration = Duration::from_secs(4);
@@ -33,6 +40,8 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 struct Status {
     /// Whether `hubmirror run` answered on `metrics.listen`.
     daemon_running: bool,
+    /// The name of the instance that answered there.
+    daemon_instance: Option<String>,
     flows: Vec<FlowLine>,
     clusters: Vec<ClusterLine>,
 }
@@ -55,6 +64,15 @@ struct FlowLine {
     lag: Vec<PartitionLag>,
     /// Why the flow is not ready, when the daemon says it is not.
     not_ready: Option<String>,
+    /// The flow's consumer group on the source, shared by every instance of the topology.
+    group: String,
+    /// The group's state on the source (`Stable`, `PreparingRebalance`, `Empty`, `Dead`, ...);
+    /// `null` when the source could not be read.
+    group_state: Option<String>,
+    /// Why the group could not be described, when the source answered otherwise.
+    group_error: Option<String>,
+    /// The instances in the group, sorted by name, with the partitions each owns.
+    instances: Vec<InstanceLine>,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,7 +116,7 @@ pub fn execute(args: &StatusArgs) -> ExitCode {
             }
         }
     } else {
-        print!("{}", render(&status));
+        print!("{}", render::render(&status));
     }
     if unreachable {
         ExitCode::from(EXIT_FAILURE)
@@ -150,26 +168,36 @@ fn collect(t: &Topology) -> Status {
         });
     }
     let reachable = |alias: &str| clusters.iter().any(|c| c.alias == alias && c.reachable);
-    let ages: Vec<Option<i64>> = std::thread::scope(|s| {
+    // Per flow, from clusters that answered: the newest heartbeat on the target and the group
+    // on the source, every flow at the same time.
+    let read: Vec<(Option<i64>, fleet::Fleet)> = std::thread::scope(|s| {
         let reading: Vec<_> = t
             .flows
             .iter()
             .map(|f| {
-                let go = reachable(&f.target);
+                let (target_up, source_up) = (reachable(&f.target), reachable(&f.source));
                 let topic = naming.remote_topic(&f.source, naming::HEARTBEATS_TOPIC);
-                s.spawn(move || go.then(|| heartbeat_age(t, f, &topic)).flatten())
+                let age = s.spawn(move || target_up.then(|| heartbeat_age(t, f, &topic)).flatten());
+                let group = s.spawn(move || {
+                    if source_up {
+                        fleet::read(t, f, SETUP_TIMEOUT)
+                    } else {
+                        fleet::Fleet::default()
+                    }
+                });
+                (age, group)
             })
             .collect();
         reading
             .into_iter()
-            .map(|h| h.join().ok().flatten())
+            .map(|(age, group)| (age.join().ok().flatten(), group.join().unwrap_or_default()))
             .collect()
     });
     let flows = t
         .flows
         .iter()
-        .zip(ages)
-        .map(|(f, age)| {
+        .zip(read)
+        .map(|(f, (age, group))| {
             let live = daemon
                 .as_ref()
                 .and_then(|d| d.get(&(f.source.clone(), f.target.clone())));
@@ -190,11 +218,20 @@ fn collect(t: &Topology) -> Status {
                 replication_latency_ms: live.and_then(|r| r.replication_latency_ms),
                 lag: live.map(|r| r.lag.clone()).unwrap_or_default(),
                 not_ready: live.and_then(|r| r.not_ready.clone()),
+                group: f.group.clone(),
+                group_state: group.state,
+                group_error: group.error,
+                instances: group.instances,
             }
         })
         .collect();
     Status {
         daemon_running: daemon.is_some(),
+        daemon_instance: daemon.as_ref().and_then(|d| {
+            d.values()
+                .map(|r| r.instance.clone())
+                .find(|i| !i.is_empty())
+        }),
         flows,
         clusters,
     }
@@ -220,108 +257,4 @@ fn daemon_flows(addr: SocketAddr) -> Option<HashMap<(String, String), FlowReport
             .map(|r| ((r.source.clone(), r.target.clone()), r))
             .collect(),
     )
-}
-
-fn render(s: &Status) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let mut rows = vec![[
-        "SOURCE",
-        "TARGET",
-        "STATE",
-        "READY",
-        "RECORDS",
-        "RECORDS/S",
-        "HEARTBEAT-AGE",
-        "LATENCY",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for f in &s.flows {
-        rows.push(vec![
-            f.source.clone(),
-            f.target.clone(),
-            f.state.clone(),
-            opt(f.ready.map(|r| if r { "yes" } else { "no" }.to_string())),
-            opt(f.records_replicated.map(|n| n.to_string())),
-            opt(f.records_per_second.map(|r| format!("{r:.1}"))),
-            opt(f.heartbeat_age_ms.map(|ms| format!("{ms}ms"))),
-            opt(f.replication_latency_ms.map(|ms| format!("{ms}ms"))),
-        ]);
-    }
-    let mut out = table(&rows);
-    for reason in s.flows.iter().filter_map(|f| f.not_ready.as_deref()) {
-        out.push_str(&format!("not ready: {reason}\n"));
-    }
-    let mut lag_rows = vec![["SOURCE", "TARGET", "TOPIC", "PARTITION", "LAG"]
-        .map(String::from)
-        .to_vec()];
-    for f in &s.flows {
-        for l in &f.lag {
-            lag_rows.push(vec![
-                f.source.clone(),
-                f.target.clone(),
-                l.topic.clone(),
-                l.partition.to_string(),
-                l.lag.to_string(),
-            ]);
-        }
-    }
-    if lag_rows.len() > 1 {
-        out.push('\n');
-        out.push_str(&table(&lag_rows));
-    }
-    out.push('\n');
-    let mut rows = vec![["CLUSTER", "REACHABLE", "UPSTREAM", "HOPS"]
-        .map(String::from)
-        .to_vec()];
-    for c in &s.clusters {
-        let reachable = if c.reachable { "yes" } else { "no" }.to_string();
-        if c.upstream.is_empty() {
-            rows.push(vec![
-                c.alias.clone(),
-                reachable.clone(),
-                "-".into(),
-                "-".into(),
-            ]);
-        }
-        for u in &c.upstream {
-            let (cluster, hops) = (u.cluster.clone(), u.hops.to_string());
-            rows.push(vec![c.alias.clone(), reachable.clone(), cluster, hops]);
-        }
-    }
-    out.push_str(&table(&rows));
-    for e in s.clusters.iter().filter_map(|c| c.error.as_deref()) {
-        out.push_str(&format!("{e}\n"));
-    }
-    if !s.daemon_running {
-        out.push_str(
-            "\n(hubmirror run is not answering on metrics.listen: live figures unavailable)\n",
-        );
-    }
-    out
-}
-
-/// Rows as aligned columns, like kafka-consumer-groups.sh.
-pub(crate) fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -1,12 +1,13 @@
 //! Everything about talking to one cluster: its librdkafka settings ([`client_config`]),
 //! per-role clients ([`clients`]), the client context that routes librdkafka's logs
-//! ([`context`]), topic lookups that never create a topic ([`metadata`]), and consumer
-//! statistics ([`stats`]). The cluster's model, its secrets and Event Hubs connection strings
+//! ([`context`]), topic lookups that never create a topic ([`metadata`]), the members of a
+//! consumer group and the partitions each owns ([`group`]), and consumer statistics ([`stats`]). The cluster's model, its secrets and Event Hubs connection strings
 //! are the topology's (`crate::topology`).
 
 pub mod clients;
 pub mod context;
 pub mod diagnose;
+pub mod group;
 pub mod metadata;
 pub mod stats;
 

@@ -1,6 +1,8 @@
 //! What a flow's consumer learns from librdkafka's statistics (`statistics.interval.ms`):
-//! the source's watermarks per partition (for `hubmirror_lag_records`) and whether fetch
-//! responses still arrive (for `/readyz`). Only the few fields used are parsed.
+//! the source's watermarks per partition (for `hubmirror_lag_records`), whether responses still
+//! arrive (for `/readyz`), and whether the consumer has joined its group (then the group
+//! coordinator answers its heartbeats every second, even when it owns no partition). Only the
+//! few fields used are parsed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +28,9 @@ struct Inner {
     rx: u64,
     /// When `rx` last grew.
     rx_grew: Option<Instant>,
+    /// Whether the consumer has taken part in its group's membership (subscribed) since the
+    /// last restart.
+    joined: bool,
 }
 
 /// The subset of librdkafka's statistics JSON hubmirror reads.
@@ -35,12 +40,50 @@ struct Raw {
     brokers: HashMap<String, RawBroker>,
     #[serde(default)]
     topics: HashMap<String, RawTopic>,
+    /// Present when the client has a `group.id`.
+    #[serde(default)]
+    cgrp: Option<RawGroup>,
+}
+
+#[derive(Deserialize)]
+struct RawGroup {
+    /// `up` while the coordinator is known and reachable.
+    #[serde(default)]
+    state: String,
+    /// `init` until the consumer subscribes; then `wait-join`, ..., `steady`.
+    #[serde(default)]
+    join_state: String,
+}
+
+impl Raw {
+    /// Whether the consumer is rejoining its group over a live connection to the coordinator:
+    /// its JoinGroup or SyncGroup waits there until every member has rejoined, and no heartbeat
+    /// goes out meanwhile, so no response arriving is no sign of trouble.
+    fn rejoining(&self) -> bool {
+        let waiting = self.cgrp.as_ref().is_some_and(|g| {
+            g.state == "up" && matches!(g.join_state.as_str(), "wait-join" | "wait-sync")
+        });
+        waiting
+            && self
+                .brokers
+                .values()
+                .any(|b| b.source == "logical" && b.name == "GroupCoordinator" && b.state == "UP")
+    }
 }
 
 #[derive(Deserialize)]
 struct RawBroker {
     #[serde(default)]
     rx: u64,
+    /// `GroupCoordinator` for the connection to the group's coordinator.
+    #[serde(default)]
+    name: String,
+    /// `logical` for the coordinator's connection.
+    #[serde(default)]
+    source: String,
+    /// `UP` while connected.
+    #[serde(default)]
+    state: String,
 }
 
 #[derive(Deserialize)]
@@ -72,9 +115,15 @@ impl ConsumerStats {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if rx != inner.rx {
+        if rx != inner.rx || raw.rejoining() {
             inner.rx = rx;
             inner.rx_grew = Some(Instant::now());
+        }
+        if raw
+            .cgrp
+            .is_some_and(|g| !g.join_state.is_empty() && g.join_state != "init")
+        {
+            inner.joined = true;
         }
         for (topic, t) in raw.topics {
             // Partition -1 is librdkafka's internal "unassigned" partition.
@@ -95,6 +144,23 @@ impl ConsumerStats {
         if let Ok(mut inner) = self.inner.lock() {
             inner.rx = 0;
             inner.rx_grew = None;
+            inner.joined = false;
+        }
+    }
+
+    /// Whether the consumer has joined its consumer group (subscribed, rather than assigned
+    /// partitions by hand) since the last [`restart`](Self::restart): a member is answered by
+    /// the group coordinator every heartbeat, so silence means the cluster is out of reach even
+    /// when the member owns no partition.
+    pub fn joined_group(&self) -> bool {
+        self.inner.lock().map(|i| i.joined).unwrap_or(false)
+    }
+
+    /// Pretends the last response arrived `ago` before now.
+    #[cfg(test)]
+    pub(crate) fn last_response_ago(&self, ago: Duration) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.rx_grew = Instant::now().checked_sub(ago);
         }
     }
 
@@ -149,6 +215,44 @@ mod tests {
         assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(true));
         s.update(b"not json");
         assert_eq!(s.watermarks("orders", 0), Some((0, 42)));
+    }
+
+    #[test]
+    fn a_subscribed_consumer_has_joined_its_group_until_the_next_restart() {
+        let s = ConsumerStats::default();
+        s.update(DOC.as_bytes());
+        assert!(!s.joined_group(), "no cgrp: no group");
+        s.update(br#"{"brokers":{"b/1":{"rx":1}},"cgrp":{"state":"up","join_state":"init"}}"#);
+        assert!(!s.joined_group(), "assigned by hand: never leaves init");
+        s.update(br#"{"brokers":{"b/1":{"rx":2}},"cgrp":{"state":"up","join_state":"wait-join"}}"#);
+        assert!(s.joined_group());
+        // Back to init after a lost session: still a member that should hear heartbeats.
+        s.update(br#"{"brokers":{"b/1":{"rx":3}},"cgrp":{"state":"up","join_state":"init"}}"#);
+        assert!(s.joined_group());
+        s.restart();
+        assert!(!s.joined_group());
+    }
+
+    #[test]
+    fn a_member_rejoining_over_a_live_coordinator_connection_counts_as_heard_from() {
+        let s = ConsumerStats::default();
+        let doc = |join: &str, coordinator: &str| {
+            format!(
+                r#"{{"brokers":{{"b/1":{{"rx":5}},"GroupCoordinator":{{"rx":3,"name":"GroupCoordinator","source":"logical","state":"{coordinator}"}}}},"cgrp":{{"state":"up","join_state":"{join}"}}}}"#
+            )
+        };
+        s.update(doc("steady", "UP").as_bytes());
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(s.responsive_at(later, Duration::from_secs(5)), Some(false));
+        // The same counts, but the JoinGroup waits at the coordinator: progress.
+        s.update(doc("wait-join", "UP").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(true));
+        s.last_response_ago(Duration::from_secs(10));
+        // Rejoining with the coordinator's connection down: no progress.
+        s.update(doc("wait-join", "DOWN").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(false));
+        s.update(doc("steady", "UP").as_bytes());
+        assert_eq!(s.responsive(Duration::from_secs(5)), Some(false));
     }
 
     #[test]

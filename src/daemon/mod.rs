@@ -122,13 +122,13 @@ pub async fn run(
         topology: &t,
         instance: &instance,
         naming: Naming::from_replication(&t.replication),
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(Metrics::for_instance(&instance)),
         store: store.clone(),
         fatal: fatal_tx,
         shutdown: shutdown.clone(),
     };
     let mut clients = Clients::new(&t, shared.fatal.clone());
-    let mut registry = Registry::default();
+    let mut registry = Registry::new(&instance);
     // Every client is created (a bad setting fails here) before any task starts.
     let prepared = tasks::prepare(&shared, &mut clients, &mut registry)?;
     let running = prepared.spawn(&shared);

@@ -153,7 +153,7 @@ impl Liveness {
         let Ok(stats) = serde_json::from_slice::<RawStats>(json) else {
             return;
         };
-        if !stats.cgrp.as_ref().is_some_and(|g| g.state == "up") {
+        if stats.cgrp.as_ref().is_none_or(|g| g.state != "up") {
             return;
         }
         let Some(coordinator) = stats

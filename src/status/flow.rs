@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::report::{FlowReport, PartitionLag, SourcePartition};
 use crate::cluster::{diagnose, ConsumerStats};
 
 /// A flow with records in flight and no acknowledgement for this long is not progressing.
@@ -255,12 +256,17 @@ impl FlowStatus {
                 since_ack / 1000
             ));
         }
+        // An instance that owns no partition is idle, and ready, as long as the source still
+        // answers: a group member hears from the coordinator every heartbeat, so its silence
+        // means the source is out of reach. A consumer assigned partitions by hand and given
+        // none asks the source nothing, so its silence means nothing.
         let assigned = self
             .positions
             .lock()
             .map(|p| !p.is_empty())
             .unwrap_or(false);
-        if assigned && self.source_stats.responsive(SOURCE_SILENT_AFTER) == Some(false) {
+        let expects_answers = assigned || self.source_stats.joined_group();
+        if expects_answers && self.source_stats.responsive(SOURCE_SILENT_AFTER) == Some(false) {
             return Err(format!(
                 "flow {name}: no response from source '{}' for over {} s",
                 self.source,
@@ -342,43 +348,14 @@ impl FlowStatus {
                 })
                 .collect(),
             not_ready: self.readiness().err(),
+            instance: String::new(),
+            owned_partitions: self
+                .owned()
+                .into_iter()
+                .map(|(topic, partition)| SourcePartition { topic, partition })
+                .collect(),
         }
     }
-}
-
-/// One flow as `/status` reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FlowReport {
-    pub source: String,
-    pub target: String,
-    pub state: FlowState,
-    /// Records acknowledged by the target since the daemon started.
-    pub records_replicated: u64,
-    /// Records sent to the target and not yet acknowledged.
-    #[serde(default)]
-    pub records_in_flight: u64,
-    /// Recent records per second.
-    pub records_per_second: f64,
-    /// Age of the newest heartbeat this flow replicated, ms.
-    pub heartbeat_age_ms: Option<i64>,
-    /// Heartbeat timestamp → target acknowledgement of its copy, ms (the last one); without
-    /// heartbeats, the newest acknowledged record's timestamp → its acknowledgement.
-    pub replication_latency_ms: Option<i64>,
-    /// Per assigned source partition: high watermark − next offset to replicate.
-    #[serde(default)]
-    pub lag: Vec<PartitionLag>,
-    /// Why the flow is not ready (`/readyz`), when it is not.
-    #[serde(default)]
-    pub not_ready: Option<String>,
-}
-
-/// The lag of one source partition of a flow.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PartitionLag {
-    pub topic: String,
-    pub partition: i32,
-    /// Records on the source not yet replicated.
-    pub lag: i64,
 }
 
 /// Milliseconds since the Unix epoch.

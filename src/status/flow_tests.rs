@@ -85,4 +85,83 @@ fn a_recovery_ends_with_an_acknowledgement_or_with_nothing_left_to_send() {
     assert!(!reg.ready());
     assert!(f.acked(), "an acknowledgement ends a recovery");
     assert!(reg.ready());
+
+/// Statistics of a consumer that joined its group and heard from the cluster just now.
+const MEMBER: &[u8] =
+    br#"{"brokers":{"b/1":{"rx":7}},"cgrp":{"state":"up","join_state":"steady"}}"#;
+
+#[test]
+fn an_instance_that_owns_no_partition_is_ready_while_its_source_answers() {
+    let f = FlowStatus::new("idle-src", "idle-tgt");
+    f.set_state(FlowState::Running);
+    f.source_stats.update(MEMBER);
+    assert!(f.owned().is_empty());
+    assert_eq!(
+        f.readiness(),
+        Ok(()),
+        "idle: owns nothing, hears heartbeats"
+    );
+    // Given partitions, then all handed over to another instance: idle again, still ready.
+    f.own("orders", [0, 1]);
+    f.set_position("orders", 0, 5);
+    f.disown("orders", [0, 1]);
+    assert!(f.owned().is_empty());
+    assert_eq!(f.readiness(), Ok(()));
+}
+
+#[test]
+fn a_member_whose_source_went_silent_is_not_ready_even_owning_nothing() {
+    let f = FlowStatus::new("silent-src", "silent-tgt");
+    f.set_state(FlowState::Running);
+    f.source_stats.update(MEMBER);
+    f.source_stats
+        .last_response_ago(SOURCE_SILENT_AFTER + Duration::from_secs(1));
+    assert!(f.owned().is_empty());
+    assert_eq!(
+        f.readiness(),
+        Err(
+            "flow silent-src->silent-tgt: no response from source 'silent-src' for over 5 s".into()
+        )
+    );
+    // A consumer assigned partitions by hand and given none asks the source nothing: its
+    // silence is not a fault.
+    let by_hand = FlowStatus::new("hand-src", "hand-tgt");
+    by_hand.set_state(FlowState::Running);
+    by_hand
+        .source_stats
+        .update(br#"{"brokers":{"b/1":{"rx":7}},"cgrp":{"join_state":"init"}}"#);
+    by_hand
+        .source_stats
+        .last_response_ago(SOURCE_SILENT_AFTER + Duration::from_secs(1));
+    assert_eq!(by_hand.readiness(), Ok(()));
+    // ... but once it has partitions, it is.
+    by_hand.set_position("orders", 0, 0);
+    assert!(by_hand.readiness().is_err());
+}
+
+#[test]
+fn reports_name_the_instance_and_the_partitions_it_owns() {
+    let mut reg = Registry::new("hubmirror-2");
+    let f = reg.add("a", "b");
+    f.own("orders", [3, 1]);
+    f.own("audit", [0]);
+    let r = reg.reports().remove(0);
+    assert_eq!(r.instance, "hubmirror-2");
+    let owned: Vec<(String, i32)> = r
+        .owned_partitions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect();
+    assert_eq!(
+        owned,
+        [("audit", 0), ("orders", 1), ("orders", 3)].map(|(t, p)| (t.to_string(), p))
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["instance"], "hubmirror-2");
+    assert_eq!(
+        json["owned_partitions"][0],
+        serde_json::json!({"topic": "audit", "partition": 0})
+    );
+    f.disown("orders", [1, 3]);
+    assert_eq!(reg.reports()[0].owned_partitions.len(), 1);
 }

@@ -1,12 +1,12 @@
 //! What the running daemon knows about each flow, shared between the flow's tasks (which write
 //! it) and the HTTP listener (which serves it as `/status` and judges `/readyz`): each flow's
-//! [`FlowStatus`] (`flow`), and every flow together, as `/readyz` and `/metrics` read them, in
-//! the [`Registry`] (`registry`).
+//! [`FlowStatus`] (`flow`), what `/status` serves of it (`report`), and every flow together, as
+//! `/readyz` and `/metrics` read them, in the [`Registry`] (`registry`).
 
 mod flow;
 mod registry;
+mod report;
 
-pub use flow::{
-    now_ms, FlowReport, FlowState, FlowStatus, PartitionLag, SOURCE_SILENT_AFTER, STALL_AFTER,
-};
+pub use flow::{now_ms, FlowState, FlowStatus, SOURCE_SILENT_AFTER, STALL_AFTER};
 pub use registry::Registry;
+pub use report::{FlowReport, PartitionLag, SourcePartition};

@@ -4,16 +4,27 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::flow::{now_ms, FlowReport, FlowStatus};
+use super::flow::{now_ms, FlowStatus};
+use super::report::FlowReport;
 use crate::metrics::Metrics;
 
 /// Every flow of the daemon.
 #[derive(Default, Clone)]
 pub struct Registry {
+    /// The instance name (`hubmirror run --instance`), in every report.
+    instance: String,
     flows: Vec<Arc<FlowStatus>>,
 }
 
 impl Registry {
+    /// No flow yet, in the daemon of instance `instance`.
+    pub fn new(instance: &str) -> Self {
+        Registry {
+            instance: instance.to_string(),
+            flows: Vec::new(),
+        }
+    }
+
     /// Adds a flow and returns its status handle.
     pub fn add(&mut self, source: &str, target: &str) -> Arc<FlowStatus> {
         let f = FlowStatus::new(source, target);
@@ -21,9 +32,15 @@ impl Registry {
         f
     }
 
-    /// Snapshots of every flow.
+    /// Snapshots of every flow, each naming this instance.
     pub fn reports(&self) -> Vec<FlowReport> {
-        self.flows.iter().map(|f| f.report()).collect()
+        self.flows
+            .iter()
+            .map(|f| FlowReport {
+                instance: self.instance.clone(),
+                ..f.report()
+            })
+            .collect()
     }
 
     /// Whether every flow is ready; otherwise why not, one line per flow that is not.

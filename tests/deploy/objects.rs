@@ -1,20 +1,16 @@
-//! The objects the kustomization applies: the StatefulSet's one locked-down pod matching the
-//! topology, and the Service and ServiceMonitor reaching its metrics port.
+//! The objects the kustomization applies: the StatefulSet's locked-down pods matching the
+//! topology, and the Service and ServiceMonitor reaching their metrics port (how the replicas
+//! share the work is `fleet`'s).
 
 use super::*;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 #[test]
-fn statefulset_runs_one_locked_down_pod_matching_the_topology() {
+fn statefulset_runs_locked_down_pods_matching_the_topology() {
     let d = load();
     let t = topology(&d);
     let spec = d.statefulset.spec.as_ref().expect("spec");
-    assert_eq!(
-        spec.replicas,
-        Some(1),
-        "one instance: the store and flows are per process"
-    );
     assert_eq!(
         spec.service_name, d.service.metadata.name,
         "governing Service"
@@ -242,5 +238,9 @@ fn service_and_servicemonitor_reach_the_metrics_port() {
         );
         assert_eq!(e.path, "/metrics");
         assert_eq!(e.interval, "30s");
+        assert!(
+            e.honor_labels,
+            "honorLabels keeps hubmirror's `instance` label (the pod name)"
+        );
     }
 }

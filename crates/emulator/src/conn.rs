@@ -60,6 +60,7 @@ pub(crate) async fn handle(
 }
 
 async fn run(tcp: TcpStream, acceptor: TlsAcceptor, shared: &Shared) -> Result<(), ConnError> {
+    let peer = tcp.peer_addr().ok().map(|a| a.ip());
     let mut client = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
         .await
         .map_err(|_| ConnError::TlsTimeout)?
@@ -82,7 +83,7 @@ async fn run(tcp: TcpStream, acceptor: TlsAcceptor, shared: &Shared) -> Result<(
     .map_err(|_| upstream_err(format!("timed out after {UPSTREAM_CONNECT_TIMEOUT:?}")))?
     .map_err(|e| upstream_err(e.to_string()))?;
     let _ = upstream.set_nodelay(true);
-    relay::run(client, upstream, shared).await
+    relay::run(client, upstream, shared, peer).await
 }
 
 /// Where a connection is in the SASL exchange.

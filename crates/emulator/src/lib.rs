@@ -12,7 +12,8 @@
 //! record batches per compression codec). Fault tests can also cut the network
 //! ([`Emulator::cut_connections_for`]: every connection closed, new ones refused for a while)
 //! and emulate retention ([`Emulator::expire_before`]: a partition's older records reported as
-//! deleted, which the upstream broker cannot do).
+//! deleted, which the upstream broker cannot do). Consumer groups are described with each
+//! member's client id, host and assignment, which tansu leaves out.
 //!
 //! # Layout
 //!
@@ -26,6 +27,8 @@
 //! - `cut`: network cuts (the token connections watch, the refusal window).
 //! - `metadata`: Metadata requests that name topics never create them unless they allow it.
 //! - `retention`: emulated log starts, Fetch and ListOffsets responses rewritten for them.
+//! - `groups`: DescribeGroups answers filled in with each member's client id, host and
+//!   assignment, as a Kafka coordinator gives them (the upstream broker may not).
 //! - `error`: why a connection was closed, and the time limits involved.
 //! - `conn`: one client connection: TLS, SASL state machine, then `relay`.
 //! - `relay`: authenticated traffic, client ↔ upstream, responses kept in request order.
@@ -36,6 +39,7 @@ mod control;
 mod cut;
 mod error;
 mod frame;
+mod groups;
 mod metadata;
 mod relay;
 mod retention;
@@ -133,6 +137,8 @@ pub(crate) struct Shared {
     pub(crate) cut: cut::Cut,
     /// Emulated log starts, see [`Emulator::expire_before`].
     pub(crate) retention: retention::Retention,
+    /// What the emulator learnt of consumer-group members, for DescribeGroups.
+    pub(crate) groups: Arc<groups::Book>,
 }
 
 /// A running emulator. Stopping it is the job of the [`CancellationToken`] given to
@@ -181,6 +187,7 @@ impl Emulator {
             control: control::Control::default(),
             cut: cut::Cut::default(),
             retention: retention::Retention::default(),
+            groups: Arc::default(),
         });
         info!(
             %local_addr,

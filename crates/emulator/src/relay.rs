@@ -20,8 +20,11 @@
 //! too; those naming such a partition have their upstream response rewritten (see
 //! [`super::retention`]). Metadata requests are decoded: one that names topics without allowing
 //! their creation goes upstream as a request for all topics and its answer is cut back (see
-//! [`super::metadata`]). Other responses are never decoded.
+//! [`super::metadata`]). JoinGroup and SyncGroup requests and JoinGroup and DescribeGroups
+//! answers are decoded to describe groups as a Kafka coordinator does (see [`super::groups`]).
+//! Other responses are never decoded.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +39,7 @@ use super::api;
 use super::control::Hold;
 use super::error::{ConnError, DRAIN_TIMEOUT};
 use super::frame::{self, FrameError};
+use super::groups;
 use super::metadata;
 use super::retention;
 use super::versions;
@@ -71,6 +75,10 @@ enum Answer {
     Retention(retention::Rewrite),
     /// Cut back to the topics a Metadata request named (see [`metadata`]).
     Metadata(metadata::Rewrite),
+    /// Read for the member id it gives (see [`groups`]).
+    Join(groups::Join),
+    /// Filled in with the members' client ids, hosts and assignments (see [`groups`]).
+    Describe(groups::Describe),
 }
 
 impl Answer {
@@ -78,6 +86,8 @@ impl Answer {
         match self {
             Answer::Retention(r) => retention::rewrite(response, r),
             Answer::Metadata(r) => metadata::rewrite(response, r),
+            Answer::Join(j) => groups::note_join(response, j),
+            Answer::Describe(d) => groups::describe(response, d),
         }
     }
 }
@@ -92,14 +102,19 @@ enum RequestsEnd<R> {
 }
 
 /// Relays until either side closes or breaks a rule.
-pub(crate) async fn run<C>(client: C, upstream: TcpStream, shared: &Shared) -> Result<(), ConnError>
+pub(crate) async fn run<C>(
+    client: C,
+    upstream: TcpStream,
+    shared: &Shared,
+    peer: Option<IpAddr>,
+) -> Result<(), ConnError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = upstream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    let requests = requests(client_read, upstream_write, pending_tx, shared);
+    let requests = requests(client_read, upstream_write, pending_tx, shared, peer);
     let responses = responses(upstream_read, client_write, pending_rx);
     tokio::pin!(responses);
     let mut client_read = tokio::select! {
@@ -129,6 +144,7 @@ async fn requests<R: AsyncRead + Unpin>(
     mut upstream: OwnedWriteHalf,
     pending: mpsc::Sender<Pending>,
     shared: &Shared,
+    peer: Option<IpAddr>,
 ) -> Result<RequestsEnd<R>, ConnError> {
     while let Some(frame) = frame::read_frame(&mut client, MAX_REQUEST_BYTES).await? {
         let peek = frame.peek()?;
@@ -189,6 +205,18 @@ async fn requests<R: AsyncRead + Unpin>(
                     forward = Some(instead);
                     Some(Pending::Rewrite(peek.correlation_id, Answer::Metadata(r)))
                 }
+                None => Some(Pending::Upstream(peek.correlation_id)),
+            },
+            Ok(ApiKey::JoinGroup) => match groups::plan_join(&shared.groups, &frame, peek, peer)? {
+                Some(j) => Some(Pending::Rewrite(peek.correlation_id, Answer::Join(j))),
+                None => Some(Pending::Upstream(peek.correlation_id)),
+            },
+            Ok(ApiKey::SyncGroup) => {
+                groups::note_sync(&shared.groups, &frame, peek)?;
+                Some(Pending::Upstream(peek.correlation_id))
+            }
+            Ok(ApiKey::DescribeGroups) => match groups::plan_describe(&shared.groups, peek) {
+                Some(d) => Some(Pending::Rewrite(peek.correlation_id, Answer::Describe(d))),
                 None => Some(Pending::Upstream(peek.correlation_id)),
             },
             _ => Some(Pending::Upstream(peek.correlation_id)),
