@@ -16,6 +16,10 @@ use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
 
 const TS_BASE: i64 = 1_700_000_000_000;
 const REFRESH: Duration = Duration::from_secs(1);
+/// A new topic joins the flow group's subscription, and the group rebalances before its
+/// partitions are assigned: on the test broker a rebalance takes about half the flow consumer's
+/// session timeout of 10 s (README, "tansu caveats"); this allows twice that.
+const REBALANCE: Duration = Duration::from_secs(10);
 
 /// A flow `a → b` of `topics` between two plain brokers with a 1 s refresh.
 fn plain_topology(work: &Workdir, a: &Tansu, b: &Tansu, topics: &[&str]) -> std::path::PathBuf {
@@ -93,8 +97,9 @@ fn a_topic_created_while_running_is_mirrored_within_the_refresh_interval() {
     kafka::create_topic(&ca, "orders2", 3);
     let created = Instant::now();
     kafka::produce_test_records(&ca, "orders2", 3, 0..200, TS_BASE);
-    // Discovery runs every second: the copy must start within a few intervals, not on restart.
-    let (first, last) = arrival_times(&cb, "a.orders2", 200, created + 5 * REFRESH);
+    // Discovery runs every second: the copy must start within a few intervals and one
+    // rebalance of the flow's group, not on restart.
+    let (first, last) = arrival_times(&cb, "a.orders2", 200, created + 5 * REFRESH + REBALANCE);
     println!(
         "orders2 (refresh interval {REFRESH:?}): created → first copy on b {:?}, → 200th copy {:?}",
         first - created,

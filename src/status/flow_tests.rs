@@ -85,6 +85,7 @@ fn a_recovery_ends_with_an_acknowledgement_or_with_nothing_left_to_send() {
     assert!(!reg.ready());
     assert!(f.acked(), "an acknowledgement ends a recovery");
     assert!(reg.ready());
+}
 
 /// Statistics of a consumer that joined its group and heard from the cluster just now.
 const MEMBER: &[u8] =
