@@ -141,6 +141,11 @@ impl Liveness {
         self.fenced.store(true, Ordering::Release);
     }
 
+    /// Whether the assignment was lost in this run.
+    pub fn fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
     /// Takes a proof from the consumer's statistics: a member whose coordinator connection last
     /// received a response `rxidle` µs ago heard from the coordinator then (heartbeats go out
     /// every second). Only a response counts: a member waiting for its JoinGroup to be answered

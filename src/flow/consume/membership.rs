@@ -44,6 +44,8 @@ pub(in crate::flow) struct Membership {
     pub checked: Option<(String, i32, bool)>,
     /// The topics the group is subscribed to.
     pub subscribed: Vec<String>,
+    /// Since when copying is parked for want of a word from the coordinator (see `park`).
+    pub parked: Option<Instant>,
 }
 
 impl Membership {
@@ -266,7 +268,7 @@ impl ConsumeLoop {
     }
 
     /// Tells the ack task to drop `partitions` uncommitted and the status to forget them.
-    async fn forget(&mut self, partitions: &Partitions, pending: &mpsc::Sender<Work>) {
+    pub(super) async fn forget(&mut self, partitions: &Partitions, pending: &mpsc::Sender<Work>) {
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         // The open batch goes first: the ack task settles (and forgets) in order.
@@ -278,31 +280,9 @@ impl ConsumeLoop {
     }
 
     /// Drops what the producer queues (not what it already sent).
-    fn group_purge(&self) {
+    pub(super) fn group_purge(&self) {
         use rdkafka::producer::{Producer, PurgeConfig};
         self.producer.purge(PurgeConfig::default().queue());
-    }
-
-    /// Called before copying a record: `Ok` while the last proof of membership holds (see
-    /// [`Liveness`]); else the instance stops copying — the run ends, dropping what the producer
-    /// queues, forgetting its partitions uncommitted, and rejoins the group.
-    pub(super) async fn check_membership(
-        &mut self,
-        pending: &mpsc::Sender<Work>,
-    ) -> Result<(), FlowError> {
-        if self.group.liveness.alive(Instant::now()) {
-            return Ok(());
-        }
-        self.group_purge();
-        let owned: Partitions = self.status.owned();
-        self.forget(&owned, pending).await;
-        Err(FlowError::Fenced(format!(
-            "no word from the group coordinator of '{}' for {:?} (or the group took this \
-             instance's partitions away): this instance stops copying before the group can give \
-             them to another",
-            self.source,
-            self.group.liveness.window()
-        )))
     }
 }
 

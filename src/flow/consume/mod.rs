@@ -11,6 +11,7 @@
 //! stopping when fenced) in `membership`.
 
 pub(super) mod membership;
+mod park;
 mod source;
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub const MAX_BATCH: usize = 1024;
 pub const BATCHES_IN_FLIGHT: usize = 48;
 /// Records drained without waiting before the loop looks at stop requests and assignments.
 const DRAIN_AT_MOST: usize = 4 * MAX_BATCH;
+/// How often a parked loop looks whether the group coordinator answered again.
+const PARKED_CHECK: Duration = Duration::from_millis(100);
 /// How long the loop sleeps while the target's queue (or the board) is full.
 const FULL_WAIT: Duration = Duration::from_millis(1);
 
@@ -116,6 +119,10 @@ impl ConsumeLoop {
             if events.pending() && self.group.starting.is_none() {
                 self.apply_group_events(pending).await?;
             }
+            if self.group.parked.is_some() {
+                self.unpark(pending).await?;
+            }
+            let parked = self.group.parked.is_some();
             let first = tokio::select! {
                 biased;
                 _ = token.cancelled() => return Ok(()),
@@ -128,6 +135,7 @@ impl ConsumeLoop {
                     continue;
                 }
                 _ = events.arrived(), if self.group.starting.is_none() => continue,
+                _ = tokio::time::sleep(PARKED_CHECK), if parked => continue,
                 received = stream.next() => received,
             };
             // Everything already fetched goes through without waiting, then the batch is sent.
@@ -149,7 +157,7 @@ impl ConsumeLoop {
                     Err(e) => self.consume_error(e),
                 }
                 drained += 1;
-                if drained >= DRAIN_AT_MOST {
+                if drained >= DRAIN_AT_MOST || self.group.parked.is_some() {
                     break;
                 }
                 next = stream.next().now_or_never().flatten();
@@ -172,7 +180,9 @@ impl ConsumeLoop {
         if self.group.is_gone(topic, msg.partition()) {
             return Ok(true); // handed over or lost: its new owner copies it
         }
-        self.check_membership(pending).await?;
+        if !self.may_copy(msg, pending).await? {
+            return Ok(true); // parked: read again once copying resumes
+        }
         let same_route = self
             .open
             .as_ref()
