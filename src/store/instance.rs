@@ -25,6 +25,7 @@ impl Store {
             .get(INSTANCE_KEY)
             .map_err(|e| self.sled(e))?
             .ok_or_else(|| self.corrupt("the instance id vanished".into()))?;
-        String::from_utf8(v.to_vec()).map_err(|_| self.corrupt("the instance id is not UTF-8".into()))
+        String::from_utf8(v.to_vec())
+            .map_err(|_| self.corrupt("the instance id is not UTF-8".into()))
     }
 }
