@@ -66,7 +66,10 @@ mod tests {
     fn a_given_name_is_used_when_valid() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
-        assert_eq!(resolve(Some("hubmirror-2"), &store).expect("name"), "hubmirror-2");
+        assert_eq!(
+            resolve(Some("hubmirror-2"), &store).expect("name"),
+            "hubmirror-2"
+        );
         let err = resolve(Some("pod 2"), &store).expect_err("space");
         assert!(err.to_string().contains("'pod 2'"), "{err}");
         assert!(resolve(Some(&"x".repeat(MAX_LEN + 1)), &store).is_err());

@@ -14,6 +14,17 @@ use crate::topology::{Flow, Policy, Replication};
 /// The heartbeats topic on every source cluster.
 pub const HEARTBEATS_TOPIC: &str = "heartbeats";
 
+/// The suffix of segments topics: flows from `S` publish their offset-translation segments to
+/// `S.segments.internal` on their target (see `crate::segments`).
+pub const SEGMENTS_TOPIC_SUFFIX: &str = ".segments.internal";
+
+/// The segments topic the flows from `source_alias` publish to on their target
+/// (`<source alias>.segments.internal`): internal, so no flow replicates it and `topics` does
+/// not list it.
+pub fn segments_topic(source_alias: &str) -> String {
+    format!("{source_alias}{SEGMENTS_TOPIC_SUFFIX}")
+}
+
 /// Remote naming under one policy and separator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naming {
@@ -276,6 +287,14 @@ mod tests {
         }
         assert!(Naming::new(Policy::Default, "-").is_heartbeats("a-heartbeats"));
         assert_eq!(d.checkpoints_topic("onprem"), "onprem.checkpoints.internal");
+        assert_eq!(segments_topic("onprem"), "onprem.segments.internal");
+        for n in [default(), identity()] {
+            assert!(n.is_internal(&segments_topic("onprem")));
+            assert_eq!(
+                n.flow_skips_topic(&segments_topic("onprem"), "eh"),
+                Some(SkipReason::Internal)
+            );
+        }
     }
 
     #[test]

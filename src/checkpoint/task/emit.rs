@@ -67,6 +67,10 @@ impl Task {
                 }
             };
             for (topic, partition, upstream) in offsets {
+                // Another instance's, or one whose previous checkpoints are not known yet.
+                if !self.synced.contains(&(topic.clone(), partition)) {
+                    continue;
+                }
                 match self.checkpoint(group, &topic, partition, upstream, now) {
                     Ok(Some(cp)) => {
                         self.s
