@@ -14,15 +14,13 @@ use crate::topology::{Flow, Policy, Replication};
 /// The heartbeats topic on every source cluster.
 pub const HEARTBEATS_TOPIC: &str = "heartbeats";
 
-/// The suffix of segments topics: flows from `S` publish their offset-translation segments to
-/// `S.segments.internal` on their target (see `crate::segments`).
-pub const SEGMENTS_TOPIC_SUFFIX: &str = ".segments.internal";
-
-/// The segments topic the flows from `source_alias` publish to on their target
-/// (`<source alias>.segments.internal`): internal, so no flow replicates it and `topics` does
-/// not list it.
+/// The segments topic the flows from `source_alias` publish their offset-translation segments
+/// to on their target (`hubmirror.segments.<source alias>.internal`, see `crate::segments`):
+/// internal, so no flow replicates it and `topics` does not list it; named like hubmirror's
+/// dead-letter topics (and MM2's `mm2-offset-syncs.<alias>.internal`), not like a topic
+/// replicated from the source.
 pub fn segments_topic(source_alias: &str) -> String {
-    format!("{source_alias}{SEGMENTS_TOPIC_SUFFIX}")
+    format!("hubmirror.segments.{source_alias}.internal")
 }
 
 /// Remote naming under one policy and separator.
@@ -287,7 +285,10 @@ mod tests {
         }
         assert!(Naming::new(Policy::Default, "-").is_heartbeats("a-heartbeats"));
         assert_eq!(d.checkpoints_topic("onprem"), "onprem.checkpoints.internal");
-        assert_eq!(segments_topic("onprem"), "onprem.segments.internal");
+        assert_eq!(
+            segments_topic("onprem"),
+            "hubmirror.segments.onprem.internal"
+        );
         for n in [default(), identity()] {
             assert!(n.is_internal(&segments_topic("onprem")));
             assert_eq!(

@@ -7,7 +7,7 @@
 //! 2. **the store**: nothing answers there, so the store at `store.path` is opened directly —
 //!    never created: a missing or empty directory means the store is lost;
 //! 3. **the segments topics**: without a store, a temporary one is filled from the flows'
-//!    `<source>.segments.internal` topics, where every instance publishes its segments;
+//!    `hubmirror.segments.<source>.internal` topics, where every instance publishes its segments;
 //! 4. **the checkpoints topic**: `<source>.checkpoints.internal` on the flow's target still
 //!    holds the latest checkpoints that `run` wrote there ([`super::checkpoints_topic`]).
 //!

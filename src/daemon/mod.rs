@@ -147,11 +147,9 @@ pub async fn run(
     // The flows recorded their last batches: publish them, within what is left of the stop.
     running.flows_done.cancel();
     let mut publishers = running.segments;
-    let left = (STOP_DEADLINE + Duration::from_millis(300)).saturating_sub(stopping.elapsed());
-    let last = left.clamp(
-        Duration::from_millis(500),
-        crate::segments::task::FINAL_ROUND,
-    );
+    let last = Duration::from_millis(9_800)
+        .saturating_sub(stopping.elapsed())
+        .min(crate::segments::task::FINAL_ROUND);
     let published = tokio::time::timeout(last, async {
         while publishers.join_next().await.is_some() {}
     })

@@ -6,7 +6,7 @@
 //! S→T therefore also runs, in every instance:
 //! - a **publisher** ([`Publisher`]): every [`PUBLISH_INTERVAL`] it publishes the segments the
 //!   flow recorded since the last time (one small record per changed partition: mostly the tail
-//!   segment, grown) to `<S>.segments.internal` on T ([`crate::naming::segments_topic`]), and
+//!   segment, grown) to `hubmirror.segments.<S>.internal` on T ([`crate::naming::segments_topic`]), and
 //!   every [`REFRESH_INTERVAL`] all the segments of the partitions this instance owns, so that
 //!   time-based retention never removes a segment still in use;
 //! - a **follower** ([`follow`]): it reads that topic continuously and merges every publication

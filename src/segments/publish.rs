@@ -1,6 +1,6 @@
 //! The publisher of one flow S→T: what the flow recorded since the last publication, and every
 //! [`REFRESH_INTERVAL`] all segments of the partitions this instance owns, to
-//! `<S>.segments.internal` on T.
+//! `hubmirror.segments.<S>.internal` on T.
 //!
 //! A round publishes every partition the store marks unpublished for this flow
 //! ([`Store::unpublished`]) — whoever owns it now: a partition just handed over still gets its
@@ -42,7 +42,7 @@ pub struct Publisher {
     create_topics: bool,
     /// Which partitions this instance owns (refreshed ones).
     status: Arc<FlowStatus>,
-    /// `<S>.segments.internal`.
+    /// `hubmirror.segments.<S>.internal`.
     topic: String,
     /// The topic is known to exist on T.
     topic_ready: bool,

@@ -50,25 +50,33 @@ mod tests {
     fn positions_are_kept_per_cluster_topic_and_partition() {
         let (_dir, store) = fresh();
         assert_eq!(
-            store.read_position("b", "a.segments.internal", 0).unwrap(),
+            store
+                .read_position("b", "hubmirror.segments.a.internal", 0)
+                .unwrap(),
             None
         );
         store
-            .set_read_position("b", "a.segments.internal", 0, 42)
+            .set_read_position("b", "hubmirror.segments.a.internal", 0, 42)
             .unwrap();
         store
-            .set_read_position("c", "a.segments.internal", 0, 7)
+            .set_read_position("c", "hubmirror.segments.a.internal", 0, 7)
             .unwrap();
         assert_eq!(
-            store.read_position("b", "a.segments.internal", 0).unwrap(),
+            store
+                .read_position("b", "hubmirror.segments.a.internal", 0)
+                .unwrap(),
             Some(42)
         );
         assert_eq!(
-            store.read_position("c", "a.segments.internal", 0).unwrap(),
+            store
+                .read_position("c", "hubmirror.segments.a.internal", 0)
+                .unwrap(),
             Some(7)
         );
         assert_eq!(
-            store.read_position("b", "a.segments.internal", 1).unwrap(),
+            store
+                .read_position("b", "hubmirror.segments.a.internal", 1)
+                .unwrap(),
             None
         );
     }

@@ -189,6 +189,8 @@ struct Task {
     /// Owned partitions (source topic, partition) whose previous checkpoints are known: the
     /// ones this task checkpoints.
     synced: BTreeSet<(String, i32)>,
+    /// The latest checkpoints other instances emitted for them, where newer than the store's.
+    imported: owners::Imported,
 }
 
 impl Task {
@@ -205,6 +207,7 @@ impl Task {
             problems: HashMap::new(),
             active: HashSet::new(),
             synced: BTreeSet::new(),
+            imported: HashMap::new(),
         }
     }
 

@@ -4,10 +4,11 @@
 //!
 //! The previous owner's checkpoints are in `<S>.checkpoints.internal` on T (every owner writes
 //! there). When partitions become this instance's, the topic is read to its end once and, per
-//! (group, partition), the newer of its latest checkpoint and the store's (by emission time)
-//! becomes the store's: the emission rule then compares with it. Until that read succeeds the
-//! new partitions get no checkpoint. With `checkpoints: false` on T there is nothing to read:
-//! each instance then only knows the checkpoints it emitted itself.
+//! (group, partition), its latest checkpoint is kept beside the task's state when it is newer
+//! (by emission time) than the store's: the emission rule compares with the newer of the two
+//! (the store keeps holding only what this instance emitted). Until that read succeeds the new
+//! partitions get no checkpoint. With `checkpoints: false` on T there is nothing to read: each
+//! instance then only knows the checkpoints it emitted itself.
 //!
 //! Checkpoints of partitions this instance no longer owns that T has not acknowledged yet are
 //! dropped: written late, after the new owner's, they would move the topic backwards.
@@ -18,11 +19,16 @@ use super::{blocking, Task, CALL_TIMEOUT};
 use crate::checkpoint::read_latest;
 use crate::store::{PartitionKey, StoredCheckpoint};
 
+/// Checkpoints other instances emitted, by (group, source topic, partition).
+pub(super) type Imported = std::collections::HashMap<(String, String, i32), StoredCheckpoint>;
+
 impl Task {
     /// Step 0: follows the ownership of partitions (see the module documentation).
     pub(super) async fn follow_owners(&mut self) {
         let owned: BTreeSet<(String, i32)> = self.s.status.owned().into_iter().collect();
         self.synced.retain(|p| owned.contains(p));
+        self.imported
+            .retain(|(_, topic, p), _| owned.contains(&(topic.clone(), *p)));
         self.unsent
             .retain(|_, cp| owned.contains(&(cp.source_topic.clone(), cp.partition)));
         let new: Vec<(String, i32)> = owned
@@ -89,11 +95,8 @@ impl Task {
             if ours.is_some_and(|o| o.timestamp_ms >= theirs.timestamp_ms) {
                 continue;
             }
-            if let Err(e) = self.s.store.put_checkpoint(&theirs) {
-                let msg = format!("cannot keep checkpoints in the store: {e}");
-                self.problem("store".into(), "checkpoint_store", msg);
-                return;
-            }
+            let k = (theirs.group.clone(), source_topic.clone(), c.partition);
+            self.imported.insert(k, theirs);
             taken += 1;
         }
         tracing::info!(flow = %self.flow_name, partitions = new.len(), taken,
