@@ -295,7 +295,9 @@ fn via_line(flow: &Flow, cps: &[(StoredCheckpoint, Via)], source: Option<&Offset
         .filter(|(_, v)| *v == Via::CheckpointsTopic)
         .count();
     match source {
-        Some(src) if from_topic == 0 => format!("{} (its latest checkpoints)", src.describe()),
+        Some(src) if from_topic == 0 && !cps.is_empty() => {
+            format!("{} (its latest checkpoints)", src.describe())
+        }
         Some(src) if from_topic < cps.len() => format!(
             "{} (its latest checkpoints, and {from_topic} newer ones from {topic})",
             src.describe()
