@@ -16,6 +16,8 @@
 //! - [`checkpoint`]: MM2-format checkpoints; consumer groups: listing, committed offsets, commits.
 //! - [`flow`]: one direction source → target: discover topics, consume, produce, ack, commit.
 //! - [`store`]: the sled offset-translation store: exact upstream → downstream segments, checkpoints.
+//! - [`segments`]: every instance's segments shared through a topic on the target, so each
+//!   store translates what any instance replicated.
 //! - [`metrics`]: Prometheus counters shared by every flow.
 //! - [`status`]: what the running daemon knows of each flow (state, rates, heartbeat latency).
 //! - [`server`]: the HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
@@ -35,6 +37,7 @@ pub mod instance;
 pub mod metrics;
 pub mod mm2;
 pub mod naming;
+pub mod segments;
 pub mod server;
 pub mod shutdown;
 pub mod status;

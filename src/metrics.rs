@@ -79,6 +79,15 @@ pub struct Metrics {
     /// `hubmirror_records_lost_total{source,target,topic,partition}`: records the source
     /// deleted (retention) before the flow replicated them.
     pub records_lost: IntCounterVec,
+    /// `hubmirror_segments_published_total{source,target}`: segments records this instance
+    /// wrote to the flow's segments topic on the target.
+    pub segments_published: IntCounterVec,
+    /// `hubmirror_segments_merged_total{source,target}`: segments records (this instance's and
+    /// the others') merged into the store.
+    pub segments_merged: IntCounterVec,
+    /// `hubmirror_segment_conflicts_total{source,target}`: runs of source offsets two
+    /// publications mapped to different copies (a partition copied twice).
+    pub segment_conflicts: IntCounterVec,
 }
 
 /// Why a record was not written to the target.
@@ -230,9 +239,30 @@ impl Metrics {
             "Records the source deleted (retention) before they were replicated, per partition.",
             &["source", "target", "topic", "partition"],
         );
+        let segments_published = counter(
+            &registry,
+            "hubmirror_segments_published_total",
+            "Segments records written to the flow's segments topic on the target.",
+            &["source", "target"],
+        );
+        let segments_merged = counter(
+            &registry,
+            "hubmirror_segments_merged_total",
+            "Segments records (of every instance) merged into this instance's store.",
+            &["source", "target"],
+        );
+        let segment_conflicts = counter(
+            &registry,
+            "hubmirror_segment_conflicts_total",
+            "Runs of source offsets two segments records mapped to different copies.",
+            &["source", "target"],
+        );
         Metrics {
             registry,
             records_lost,
+            segments_published,
+            segments_merged,
+            segment_conflicts,
             records_dead_lettered,
             replication_latency,
             record_age,

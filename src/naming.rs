@@ -14,6 +14,15 @@ use crate::topology::{Flow, Policy, Replication};
 /// The heartbeats topic on every source cluster.
 pub const HEARTBEATS_TOPIC: &str = "heartbeats";
 
+/// The segments topic the flows from `source_alias` publish their offset-translation segments
+/// to on their target (`hubmirror.segments.<source alias>.internal`, see `crate::segments`):
+/// internal, so no flow replicates it and `topics` does not list it; named like hubmirror's
+/// dead-letter topics (and MM2's `mm2-offset-syncs.<alias>.internal`), not like a topic
+/// replicated from the source.
+pub fn segments_topic(source_alias: &str) -> String {
+    format!("hubmirror.segments.{source_alias}.internal")
+}
+
 /// Remote naming under one policy and separator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naming {
@@ -276,6 +285,17 @@ mod tests {
         }
         assert!(Naming::new(Policy::Default, "-").is_heartbeats("a-heartbeats"));
         assert_eq!(d.checkpoints_topic("onprem"), "onprem.checkpoints.internal");
+        assert_eq!(
+            segments_topic("onprem"),
+            "hubmirror.segments.onprem.internal"
+        );
+        for n in [default(), identity()] {
+            assert!(n.is_internal(&segments_topic("onprem")));
+            assert_eq!(
+                n.flow_skips_topic(&segments_topic("onprem"), "eh"),
+                Some(SkipReason::Internal)
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! otherwise 503 with one line per flow saying why), `/status` (flows as JSON, read by
 //! `hubmirror status`), and the offset-translation store for the inspection commands while
 //! this process holds it (`/store/checkpoints`, `/store/translate`, `/store/reverse`,
-//! `/store/both-ways`).
+//! `/store/both-ways`, and `/store/sync`, which reads a flow's segments topic to its end into
+//! the store before the command asks the others).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use axum::{Json, Router};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::metrics::Metrics;
+use crate::segments::{self, CaughtUp, Readable};
 use crate::shutdown::CancellationToken;
 use crate::status::Registry;
 use crate::store::{PartitionKey, Resume, Store, StoreError, StoredCheckpoint, Translation};
@@ -27,6 +29,20 @@ struct AppState {
     metrics: Arc<Metrics>,
     flows: Registry,
     store: Store,
+    /// Every flow's segments topic, for `/store/sync`.
+    segments: Arc<Vec<Readable>>,
+}
+
+/// How long `/store/sync` may read (the commands wait 10 s for an answer).
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// `/store/sync?source=S&target=T`.
+#[derive(Debug, Deserialize)]
+pub struct FlowQuery {
+    /// Flow source alias.
+    pub source: String,
+    /// Flow target alias.
+    pub target: String,
 }
 
 /// One flow partition and an offset on it, as the `/store/translate` and `/store/reverse`
@@ -74,12 +90,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves on `listener` (from [`bind`]) until `shutdown`.
+/// Serves on `listener` (from [`bind`]) until `shutdown`; `segments` are the flows' segments
+/// topics `/store/sync` reads.
 pub fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     flows: Registry,
-    store: Store,
+    (store, segments): (Store, Vec<Readable>),
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
@@ -91,10 +108,12 @@ pub fn serve(
         .route("/store/translate", get(translate))
         .route("/store/reverse", get(reverse))
         .route("/store/both-ways", get(both_ways))
+        .route("/store/sync", get(sync))
         .with_state(AppState {
             metrics,
             flows,
             store,
+            segments: Arc::new(segments),
         });
     if let Ok(bound) = listener.local_addr() {
         tracing::info!(listen = %bound, "serving /metrics, /healthz, /readyz, /status");
@@ -187,4 +206,25 @@ async fn both_ways(
         .both_ways(&key, &back, q.offset)
         .map(Json)
         .map_err(store_error)
+}
+
+async fn sync(
+    State(s): State<AppState>,
+    Query(q): Query<FlowQuery>,
+) -> Result<Json<CaughtUp>, (StatusCode, String)> {
+    let Some(r) = s
+        .segments
+        .iter()
+        .find(|r| r.merger.flow() == (q.source.as_str(), q.target.as_str()))
+        .cloned()
+    else {
+        let flow = format!("{} -> {}", q.source, q.target);
+        return Err((StatusCode::NOT_FOUND, format!("no flow {flow}")));
+    };
+    let read =
+        tokio::task::spawn_blocking(move || segments::catch_up(r.config, &r.merger, SYNC_TIMEOUT))
+            .await
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    read.map(Json)
+        .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))
 }

@@ -1,6 +1,8 @@
 //! A store lost and recreated by `run`: the new store knows nothing of what the flow copied
-//! before. `run` says so, and `checkpoints` and `translate` agree on where the group's position
-//! comes from (the checkpoints topic on the target), in the human output as in the JSON.
+//! before. `run` says so; `checkpoints` reads the group's checkpoint from the checkpoints topic
+//! on the target, and `translate` answers exactly through the daemon, whose store took in the
+//! segments the flow had published to the segments topic on the target — in the human output
+//! as in the JSON.
 
 use hubmirror_test_support as support;
 
@@ -30,7 +32,7 @@ fn cli(args: &[&str]) -> String {
 }
 
 #[test]
-fn a_recreated_store_is_reported_and_every_view_reads_the_checkpoints_topic() {
+fn a_recreated_store_is_reported_and_the_views_read_what_the_target_keeps() {
     let (a, b) = (Tansu::start(), Tansu::start());
     let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
     kafka::create_topic(&ca, "orders", 1);
@@ -79,13 +81,15 @@ fn a_recreated_store_is_reported_and_every_view_reads_the_checkpoints_topic() {
     assert_eq!(rows[0]["upstream_offset"], 25, "{rows}");
     assert_eq!(rows[0]["via"], "checkpoints-topic", "{rows}");
 
-    // `translate`: the human output says where the row came from, as the JSON does.
+    // `translate`: the human output says where the row came from, as the JSON does — the
+    // daemon, exactly: its new store read the segments published before the loss.
     let args = ["translate", "--group", GROUP, "--from", "a", "--to", "b"];
     let human = cli(&[&args[..], &["-c", cfg]].concat());
-    assert!(human.starts_with("via: checkpoints-topic"), "{human}");
+    assert!(human.starts_with("via: daemon"), "{human}");
     let rows: Value =
         serde_json::from_str(&cli(&[&args[..], &["--json", "-c", cfg]].concat())).expect("json");
-    assert_eq!(rows[0]["via"], "checkpoints-topic", "{rows}");
+    assert_eq!(rows[0]["via"], "daemon", "{rows}");
     assert_eq!(rows[0]["downstream_offset"], 25, "{rows}");
+    assert_eq!(rows[0]["records_again"], 0, "exact: {rows}");
     run.stop_cleanly();
 }

@@ -1,9 +1,10 @@
 //! `hubmirror checkpoints [--group G] [--json]`: the latest checkpoint of each (group, topic,
 //! partition), one row each — from the running daemon, else the store at `store.path`, else
 //! (no store: the site's disk is lost) the `<source>.checkpoints.internal` topic of every flow on
-//! its target (clusters with `checkpoints: false` have none). A flow the daemon or the store
-//! holds no checkpoint of (a store newer than the flow's history) is read from its topic too,
-//! as `translate` and `failover` do; each row's `via` says where it came from.
+//! its target (clusters with `checkpoints: false` have none). The checkpoints topic is read
+//! beside the daemon or the store too, and its newer checkpoints win: with several instances
+//! each store holds what its own instance emitted, the topic what every instance emitted, so
+//! the answer is the same whichever store is asked. Each row's `via` says where it came from.
 //!
 //! Exit 0 with the rows (none is not an error); 2 for a topology error; 1 when the daemon or
 //! the store fails, or a target to read a checkpoints topic from cannot be reached.
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::checkpoints_topic::topic_checkpoints;
+use super::checkpoints_topic::{merge_newest, topic_checkpoints};
 use super::error::CommandError;
 use super::offsets::{OffsetSource, Via};
 use super::opt::CheckpointsArgs;
@@ -96,9 +97,13 @@ type Sourced = (StoredCheckpoint, Via);
 
 /// The checkpoints (each with what gave it) and the lines saying where they came from.
 ///
-/// From the daemon or the store when there is one; for a flow they hold no checkpoint of (of
-/// `group`, when given) — a store created after the flow had copied records, e.g. a lost one
-/// that `run` recreated — from the flow's checkpoints topic, as `translate` and `failover` do.
+/// From the daemon or the store when there is one, merged with each flow's checkpoints topic
+/// (newer ones win): with several instances, each store holds the checkpoints its own
+/// instance emitted, for the partitions it owned, and the topic those of every instance — so
+/// the rows are the same whichever instance's store is asked. A flow the store holds no
+/// checkpoint of (a store created after the flow had copied records, e.g. a lost one that
+/// `run` recreated, or an instance that never owned its partitions) is read from its topic
+/// alone, as `translate` and `failover` do.
 fn collect(t: &Topology, group: Option<&str>) -> Result<(Vec<Sourced>, Vec<String>), CommandError> {
     let Some(src) = OffsetSource::open(t)? else {
         let (cps, line) = from_topics(t, group)?;
@@ -116,24 +121,34 @@ fn collect(t: &Topology, group: Option<&str>) -> Result<(Vec<Sourced>, Vec<Strin
         .collect();
     let mut lines = vec![src.describe()];
     for flow in &t.flows {
+        if !t.clusters[&flow.target].checkpoints {
+            continue;
+        }
         let held = all
             .iter()
             .any(|(c, _)| c.source == flow.source && c.target == flow.target);
-        if held || !t.clusters[&flow.target].checkpoints {
-            continue;
-        }
         let topic = checkpoints_topic(&flow.source);
         let what = format!("flow {} -> {}", flow.source, flow.target);
         match topic_checkpoints(t, flow, group) {
-            Ok(cps) if cps.is_empty() => {}
-            Ok(cps) => {
-                lines.push(format!(
+            Ok(cps) => match merge_newest(&mut all, cps) {
+                0 => {}
+                _ if !held => lines.push(format!(
                     "via: checkpoints-topic for {what}: the store has none of its checkpoints \
-                     (it is newer than the flow's history); read {topic} on '{}'",
+                     (it is newer than the flow's history, or its instance never owned the \
+                     flow's partitions); read {topic} on '{}'",
                     flow.target
-                ));
-                all.extend(cps.into_iter().map(|c| (c, Via::CheckpointsTopic)));
-            }
+                )),
+                n => lines.push(format!(
+                    "via: checkpoints-topic for {n} checkpoint(s) of {what} newer than the \
+                     store's (emitted by another instance); read {topic} on '{}'",
+                    flow.target
+                )),
+            },
+            Err(e) if held => lines.push(format!(
+                "{what}: {topic} on '{}' cannot be read ({e}): only the checkpoints this \
+                 instance emitted",
+                flow.target
+            )),
             Err(e) => lines.push(format!(
                 "{what}: the store has none of its checkpoints, and {topic} on '{}' cannot be \
                  read: {e}",

@@ -3,7 +3,7 @@
 //! keeps writing there, so a failover works when the source site and its store are gone.
 
 use super::error::CommandError;
-use super::offsets::CLUSTER_TIMEOUT;
+use super::offsets::{Via, CLUSTER_TIMEOUT};
 use crate::checkpoint::{self, CheckpointError};
 use crate::cluster;
 use crate::naming::Naming;
@@ -55,5 +55,81 @@ pub fn source_topic_of(naming: &Naming, source: &str, remote: &str) -> String {
         (Some(alias), Some(up)) if alias == source => up.to_string(),
         (None, Some(up)) => up.to_string(),
         _ => remote.to_string(),
+    }
+}
+
+/// Merges checkpoints read from a checkpoints topic into `held` (the daemon's or the store's,
+/// each with what gave it): per (group, flow, source topic, partition) the newer by emission
+/// time wins, the held one on a tie. With several instances each store holds the checkpoints
+/// its own instance emitted (for the partitions it owned), the topic those of every instance.
+/// Returns how many came from the topic.
+pub fn merge_newest(
+    held: &mut Vec<(StoredCheckpoint, Via)>,
+    from_topic: Vec<StoredCheckpoint>,
+) -> usize {
+    let mut taken = 0;
+    for c in from_topic {
+        let same = |h: &StoredCheckpoint| {
+            (&h.group, &h.source, &h.target, &h.source_topic, h.partition)
+                == (&c.group, &c.source, &c.target, &c.source_topic, c.partition)
+        };
+        match held.iter_mut().find(|(h, _)| same(h)) {
+            Some((h, via)) => {
+                if c.timestamp_ms > h.timestamp_ms {
+                    *h = c;
+                    *via = Via::CheckpointsTopic;
+                    taken += 1;
+                }
+            }
+            None => {
+                held.push((c, Via::CheckpointsTopic));
+                taken += 1;
+            }
+        }
+    }
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cp(partition: i32, upstream: i64, timestamp_ms: i64) -> StoredCheckpoint {
+        StoredCheckpoint {
+            source: "a".into(),
+            target: "b".into(),
+            group: "app".into(),
+            source_topic: "orders".into(),
+            partition,
+            remote_topic: "a.orders".into(),
+            upstream_offset: upstream,
+            downstream_offset: upstream,
+            metadata: String::new(),
+            timestamp_ms,
+        }
+    }
+
+    #[test]
+    fn the_newest_checkpoint_of_each_partition_wins() {
+        // This instance's store: partition 0 (old: another instance owns it now) and 1.
+        let mut held = vec![
+            (cp(0, 10, 1_000), Via::Store),
+            (cp(1, 50, 5_000), Via::Store),
+        ];
+        // The topic: every instance's latest — newer for 0, the same for 1, and 2.
+        let topic = vec![cp(0, 40, 4_000), cp(1, 50, 5_000), cp(2, 7, 3_000)];
+        assert_eq!(merge_newest(&mut held, topic), 2);
+        let got: Vec<(i32, i64, Via)> = held
+            .iter()
+            .map(|(c, via)| (c.partition, c.upstream_offset, *via))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 40, Via::CheckpointsTopic),
+                (1, 50, Via::Store),
+                (2, 7, Via::CheckpointsTopic)
+            ]
+        );
     }
 }

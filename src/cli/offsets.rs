@@ -6,12 +6,15 @@
 //!    `/store/reverse`, `/store/both-ways`);
 //! 2. **the store**: nothing answers there, so the store at `store.path` is opened directly —
 //!    never created: a missing or empty directory means the store is lost;
-//! 3. **the checkpoints topic**: without a store, `<source>.checkpoints.internal` on the flow's
-//!    target still holds the latest checkpoints that `run` wrote there
-//!    ([`super::checkpoints_topic`]).
+//! 3. **the segments topics**: without a store, a temporary one is filled from the flows'
+//!    `hubmirror.segments.<source>.internal` topics, where every instance publishes its segments;
+//! 4. **the checkpoints topic**: `<source>.checkpoints.internal` on the flow's target still
+//!    holds the latest checkpoints that `run` wrote there ([`super::checkpoints_topic`]).
 //!
-//! [`OffsetSource`] is one of the first two; [`Via`] names which of the three gave an answer
-//! (the `via` field of every JSON element).
+//! Whichever of the first three answers first reads the flows' segments topics to their end
+//! ([`OffsetSource::sync`]): every instance's segments, so the answer is the same whichever
+//! instance's store (or none) is asked. [`OffsetSource`] is one of the first three; [`Via`]
+//! names which of the four gave an answer (the `via` field of every JSON element).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::daemon_client::{self, DaemonError};
+use crate::cluster;
+use crate::naming::Naming;
+use crate::segments::{self, CaughtUp, Merger, SegmentsError};
 use crate::store::{PartitionKey, Resume, Store, StoreError, StoredCheckpoint, Translation};
-use crate::topology::Topology;
+use crate::topology::{Flow, Topology};
 
 /// How long one request to a cluster may take.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -38,6 +44,8 @@ pub enum Via {
     Daemon,
     /// The store at `store.path`, opened by this command.
     Store,
+    /// A temporary store filled from the segments topics (no store at `store.path`).
+    SegmentsTopic,
     /// `<source>.checkpoints.internal` on the flow's target.
     CheckpointsTopic,
 }
@@ -55,6 +63,9 @@ pub enum OffsetsError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A segments topic could not be read.
+    #[error(transparent)]
+    Segments(#[from] SegmentsError),
     /// Neither the daemon nor the store can answer, and nothing else can (failing back).
     #[error(
         "no offset-translation store at {} and nothing answers on metrics.listen ({addr}): \
@@ -88,6 +99,8 @@ pub enum OffsetSource {
     Daemon(SocketAddr),
     /// The store, opened by this process.
     Store(Store),
+    /// A temporary store this process filled from the segments topics.
+    Rebuilt(Store),
 }
 
 impl OffsetSource {
@@ -117,11 +130,44 @@ impl OffsetSource {
         }
     }
 
+    /// A temporary store filled from the segments topics of `flows` (no store at
+    /// `store.path`); `None` when they hold nothing (none was ever published, or they cannot be
+    /// read: each problem is a line in `notes`).
+    pub fn rebuilt(
+        t: &Topology,
+        flows: &[&Flow],
+        notes: &mut Vec<String>,
+    ) -> Result<Option<OffsetSource>, OffsetsError> {
+        let store = Store::temporary()?;
+        let mut merged = 0;
+        for flow in flows {
+            match catch_up(t, flow, &store) {
+                Ok(read) => merged += read.merged,
+                Err(e) => notes.push(unreadable(t, flow, &e)),
+            }
+        }
+        Ok((merged > 0).then_some(OffsetSource::Rebuilt(store)))
+    }
+
+    /// Reads `flow`'s segments topic to its end into the store that answers (the daemon's
+    /// through `/store/sync`), so that it knows what every instance published.
+    pub fn sync(&self, t: &Topology, flow: &Flow) -> Result<CaughtUp, OffsetsError> {
+        match self {
+            OffsetSource::Daemon(addr) => {
+                let q = daemon_client::query(&[("source", &flow.source), ("target", &flow.target)]);
+                let path = format!("/store/sync{q}");
+                daemon_client::get_json(*addr, &path)?.ok_or(OffsetsError::DaemonGone(*addr))
+            }
+            OffsetSource::Store(s) | OffsetSource::Rebuilt(s) => Ok(catch_up(t, flow, s)?),
+        }
+    }
+
     /// Which one this is.
     pub fn via(&self) -> Via {
         match self {
             OffsetSource::Daemon(_) => Via::Daemon,
             OffsetSource::Store(_) => Via::Store,
+            OffsetSource::Rebuilt(_) => Via::SegmentsTopic,
         }
     }
 
@@ -132,6 +178,11 @@ impl OffsetSource {
                 format!("via: daemon (the running hubmirror run at {addr})")
             }
             OffsetSource::Store(s) => format!("via: store ({})", s.path().display()),
+            OffsetSource::Rebuilt(_) => {
+                "via: segments-topic (no store at store.path: a temporary one rebuilt from the \
+                 segments every instance published)"
+                    .to_string()
+            }
         }
     }
 
@@ -143,7 +194,7 @@ impl OffsetSource {
                 let path = format!("/store/checkpoints{}", q.unwrap_or_default());
                 daemon_client::get_json(*addr, &path)?.ok_or(OffsetsError::DaemonGone(*addr))
             }
-            OffsetSource::Store(s) => Ok(s.checkpoints(group)?),
+            OffsetSource::Store(s) | OffsetSource::Rebuilt(s) => Ok(s.checkpoints(group)?),
         }
     }
 
@@ -155,7 +206,7 @@ impl OffsetSource {
     ) -> Result<Translation, OffsetsError> {
         match self {
             OffsetSource::Daemon(addr) => self.ask(*addr, "/store/translate", key, upstream),
-            OffsetSource::Store(s) => Ok(s.translate(key, upstream)?),
+            OffsetSource::Store(s) | OffsetSource::Rebuilt(s) => Ok(s.translate(key, upstream)?),
         }
     }
 
@@ -167,7 +218,7 @@ impl OffsetSource {
     ) -> Result<Option<i64>, OffsetsError> {
         match self {
             OffsetSource::Daemon(addr) => self.ask(*addr, "/store/reverse", key, downstream),
-            OffsetSource::Store(s) => Ok(s.reverse(key, downstream)?),
+            OffsetSource::Store(s) | OffsetSource::Rebuilt(s) => Ok(s.reverse(key, downstream)?),
         }
     }
 
@@ -185,7 +236,7 @@ impl OffsetSource {
                 let extra = [("back_topic", back_topic)];
                 self.ask_with(*addr, "/store/both-ways", key, upstream, &extra)
             }
-            OffsetSource::Store(s) => {
+            OffsetSource::Store(s) | OffsetSource::Rebuilt(s) => {
                 let back = PartitionKey::new(&key.target, &key.source, back_topic, key.partition);
                 Ok(s.both_ways(key, &back, upstream)?)
             }
@@ -223,6 +274,28 @@ impl OffsetSource {
         daemon_client::get_json(addr, &format!("{endpoint}{q}"))?
             .ok_or(OffsetsError::DaemonGone(addr))
     }
+}
+
+/// Reads `flow`'s segments topic on its target to its end into `store`.
+fn catch_up(t: &Topology, flow: &Flow, store: &Store) -> Result<CaughtUp, SegmentsError> {
+    let mut config = cluster::client_config(&t.clusters[&flow.target]);
+    cluster::drop_producer_settings(&mut config);
+    let naming = Naming::from_replication(&t.replication);
+    let merger = Merger::new(&flow.source, &flow.target, naming, store.clone(), None);
+    segments::catch_up(config, &merger, CLUSTER_TIMEOUT)
+}
+
+/// The note of a segments topic that could not be read.
+pub fn unreadable(t: &Topology, flow: &Flow, e: &dyn std::fmt::Display) -> String {
+    let mut why = e.to_string();
+    for secret in cluster::secrets(&t.clusters[&flow.target]) {
+        why = why.replace(&secret, "***");
+    }
+    format!(
+        "cannot read {} on '{}' ({why}): answers come from what this store knows alone",
+        crate::naming::segments_topic(&flow.source),
+        flow.target
+    )
 }
 
 /// Whether `path` holds something to open: false when it is missing, or an empty directory

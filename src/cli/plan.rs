@@ -21,10 +21,10 @@
 
 use serde::Serialize;
 
-use super::checkpoints_topic::topic_checkpoints;
+use super::checkpoints_topic::{merge_newest, topic_checkpoints};
 use super::direction::{Direction, Way};
 use super::error::CommandError;
-use super::offsets::{OffsetSource, OffsetsError, Via, CLUSTER_TIMEOUT};
+use super::offsets::{unreadable, OffsetSource, OffsetsError, Via, CLUSTER_TIMEOUT};
 use super::opt::Move;
 use crate::checkpoint;
 use crate::cluster::client_config;
@@ -91,7 +91,7 @@ pub fn plan(t: &Topology, mv: &Move) -> Result<Plan, CommandError> {
     };
     // Opened after the cluster reads, so that a store opened here (rather than asked of the
     // daemon) is kept from a `hubmirror run` starting now for as short a time as possible.
-    let source = OffsetSource::open(t)?;
+    let (source, mut sync_notes) = synced(t, &dir, committed.is_some())?;
     let mut rows = Vec::new();
     match (committed, &source) {
         (None, _) => {}
@@ -105,6 +105,7 @@ pub fn plan(t: &Topology, mv: &Move) -> Result<Plan, CommandError> {
         }
         (Some(committed), Some(src)) => {
             notes.push(src.describe());
+            notes.append(&mut sync_notes);
             if committed.is_empty() {
                 notes.push(format!(
                     "group '{}' has no committed offsets on '{}' for the topics these flows move",
@@ -120,31 +121,73 @@ pub fn plan(t: &Topology, mv: &Move) -> Result<Plan, CommandError> {
         }
     }
     let Some(fwd) = dir.forward else {
+        notes.extend(sync_notes);
         return Ok(Plan { rows, notes });
     };
     if rows.is_empty() {
-        let (cps, via) = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
+        let cps = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
         notes.retain(|n| !n.starts_with("via:"));
-        notes.insert(0, via_line(fwd, via, source.as_ref()));
-        rows = cps.iter().map(|c| checkpoint_row(c, via, None)).collect();
-    } else if rows.iter().any(|r| r.note.as_deref() == Some(UNKNOWN)) {
-        let (cps, via) = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
-        fill_unknown(&mut rows, &cps, via);
-        let filled = rows
+        notes.insert(0, via_line(fwd, &cps, source.as_ref()));
+        rows = cps
             .iter()
-            .filter(|r| r.via == Via::CheckpointsTopic)
-            .count();
+            .map(|(c, via)| checkpoint_row(c, *via, None))
+            .collect();
+    } else if rows.iter().any(|r| r.note.as_deref() == Some(UNKNOWN)) {
+        let cps = latest_checkpoints(t, fwd, &mv.group, source.as_ref())?;
+        fill_unknown(&mut rows, &cps);
+        let from_checkpoints: Vec<(StoredCheckpoint, Via)> = cps
+            .into_iter()
+            .filter(|(c, _)| {
+                rows.iter().any(|r| {
+                    r.note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with(FROM_CHECKPOINT))
+                        && (&r.source_topic, r.partition) == (&c.source_topic, c.partition)
+                })
+            })
+            .collect();
+        let filled = from_checkpoints.len();
         if filled == rows.len() {
             notes.retain(|n| !n.starts_with("via:"));
-            notes.insert(0, via_line(fwd, via, None));
+            notes.insert(0, via_line(fwd, &from_checkpoints, source.as_ref()));
         } else if filled > 0 {
             notes.push(format!(
                 "{} for {filled} partition(s) the store has no mapping for",
-                via_line(fwd, via, None)
+                via_line(fwd, &from_checkpoints, source.as_ref())
             ));
         }
     }
+    // What could not be read, when the branch above did not say it already.
+    notes.extend(sync_notes);
     Ok(Plan { rows, notes })
+}
+
+/// The daemon, the store or (neither) a temporary store rebuilt from the segments topics,
+/// having read the segments topics of the flows between the two clusters — skipping the one
+/// on `from` when `from` cannot be reached — and the lines saying what could not be read.
+fn synced(
+    t: &Topology,
+    dir: &Direction<'_>,
+    from_reachable: bool,
+) -> Result<(Option<OffsetSource>, Vec<String>), CommandError> {
+    let flows: Vec<&Flow> = [dir.forward, dir.backward]
+        .into_iter()
+        .flatten()
+        .filter(|f| from_reachable || dir.backward.is_none_or(|b| b.target != f.target))
+        .collect();
+    let mut notes = Vec::new();
+    let source = match OffsetSource::open(t)? {
+        Some(src) => {
+            for f in &flows {
+                if let Err(e) = src.sync(t, f) {
+                    notes.push(unreadable(t, f, &e));
+                }
+            }
+            Some(src)
+        }
+        None => OffsetSource::rebuilt(t, &flows, &mut notes)?,
+    };
+    Ok((source, notes))
 }
 
 /// The note of a forward row the store has no mapping for.
@@ -211,36 +254,55 @@ fn both_ways_note(again: i64) -> String {
     )
 }
 
-/// The latest checkpoints of `group` for `flow`: the daemon's or the store's, else (none there,
-/// or no store) those on the checkpoints topic on the flow's target.
+/// The latest checkpoints of `group` for `flow`, each with what gave it: the daemon's or the
+/// store's, and those on the checkpoints topic on the flow's target where they are newer (with
+/// several instances, each store holds only what its instance emitted). When the topic cannot
+/// be read, the store's alone; with none there either, the error.
 fn latest_checkpoints(
     t: &Topology,
     flow: &Flow,
     group: &str,
     source: Option<&OffsetSource>,
-) -> Result<(Vec<StoredCheckpoint>, Via), CommandError> {
+) -> Result<Vec<(StoredCheckpoint, Via)>, CommandError> {
+    let mut held = Vec::new();
     if let Some(src) = source {
         let mut cps = src.checkpoints(Some(group))?;
         cps.retain(|c| c.source == flow.source && c.target == flow.target);
-        if !cps.is_empty() {
-            return Ok((cps, src.via()));
-        }
+        held.extend(cps.into_iter().map(|c| (c, src.via())));
     }
-    Ok((
-        topic_checkpoints(t, flow, Some(group))?,
-        Via::CheckpointsTopic,
-    ))
+    match topic_checkpoints(t, flow, Some(group)) {
+        Ok(cps) => {
+            merge_newest(&mut held, cps);
+        }
+        Err(e) if held.is_empty() => return Err(e),
+        Err(e) => tracing::debug!("the store's checkpoints only: {e}"),
+    }
+    held.sort_by(|(a, _), (b, _)| {
+        (&a.source_topic, a.partition).cmp(&(&b.source_topic, b.partition))
+    });
+    Ok(held)
 }
 
-/// `via: ...` for rows taken from checkpoints.
-fn via_line(flow: &Flow, via: Via, source: Option<&OffsetSource>) -> String {
-    match source.filter(|_| via != Via::CheckpointsTopic) {
-        Some(src) => format!("{} (its latest checkpoints)", src.describe()),
-        None => format!(
-            "via: checkpoints-topic ({} on '{}')",
-            checkpoint::checkpoints_topic(&flow.source),
-            flow.target
+/// `via: ...` for rows taken from the checkpoints `cps`.
+fn via_line(flow: &Flow, cps: &[(StoredCheckpoint, Via)], source: Option<&OffsetSource>) -> String {
+    let topic = format!(
+        "{} on '{}'",
+        checkpoint::checkpoints_topic(&flow.source),
+        flow.target
+    );
+    let from_topic = cps
+        .iter()
+        .filter(|(_, v)| *v == Via::CheckpointsTopic)
+        .count();
+    match source {
+        Some(src) if from_topic == 0 && !cps.is_empty() => {
+            format!("{} (its latest checkpoints)", src.describe())
+        }
+        Some(src) if from_topic < cps.len() => format!(
+            "{} (its latest checkpoints, and {from_topic} newer ones from {topic})",
+            src.describe()
         ),
+        _ => format!("via: checkpoints-topic ({topic})"),
     }
 }
 
@@ -258,26 +320,29 @@ fn checkpoint_row(c: &StoredCheckpoint, via: Via, note: Option<String>) -> Row {
     }
 }
 
+/// The start of the note of a row given its checkpoint.
+const FROM_CHECKPOINT: &str = "from the checkpoint at upstream offset";
+
 /// Gives rows the store could not translate their checkpoint, when it is at or below the
 /// group's offset.
-fn fill_unknown(rows: &mut [Row], cps: &[StoredCheckpoint], via: Via) {
+fn fill_unknown(rows: &mut [Row], cps: &[(StoredCheckpoint, Via)]) {
     for row in rows
         .iter_mut()
         .filter(|r| r.note.as_deref() == Some(UNKNOWN))
     {
         let cp = cps
             .iter()
-            .find(|c| c.source_topic == row.source_topic && c.partition == row.partition);
-        if let Some(c) = cp.filter(|c| c.upstream_offset <= row.upstream_offset) {
+            .find(|(c, _)| c.source_topic == row.source_topic && c.partition == row.partition);
+        if let Some((c, via)) = cp.filter(|(c, _)| c.upstream_offset <= row.upstream_offset) {
             let again = row.upstream_offset - c.upstream_offset;
             let note = format!(
-                "from the checkpoint at upstream offset {} (up to {again} record(s) again)",
+                "{FROM_CHECKPOINT} {} (up to {again} record(s) again)",
                 c.upstream_offset
             );
             *row = Row {
                 upstream_offset: row.upstream_offset,
                 records_again: Some(again),
-                ..checkpoint_row(c, via, Some(note))
+                ..checkpoint_row(c, *via, Some(note))
             };
         }
     }

@@ -1,13 +1,15 @@
 //! A store that `run` has just created knows nothing of what the flows copied before: a new
 //! deployment, or a store that was lost (a deleted directory, a new volume). The second case
 //! is said out loud: for each flow whose consumer group already has committed offsets on its
-//! source, one warning names the flow, what cannot be translated through the new store, and
-//! where `translate` and `failover` take those positions from instead.
+//! source, one warning names the flow, where the new store takes what was copied before from
+//! (the segments topic on the target, see `crate::segments`), and where `translate` and
+//! `failover` take the positions it does not hold from instead.
 
 use std::time::Duration;
 
 use crate::checkpoint::{self, checkpoints_topic};
 use crate::cluster::client_config;
+use crate::naming::segments_topic;
 use crate::topology::Topology;
 
 /// How long the look at one source cluster may take.
@@ -39,19 +41,22 @@ pub fn warn_if_new_store_has_history(t: &Topology, created: bool) {
             };
             let instead = if target_checkpoints {
                 format!(
-                    "translate and failover take them from the latest checkpoints on {} on '{to}'",
+                    "translate and failover take the others from the latest checkpoints on {} on \
+                     '{to}'",
                     checkpoints_topic(&from)
                 )
             } else {
-                format!("'{to}' has checkpoints: false, so nothing else can translate them")
+                format!("'{to}' has checkpoints: false, so nothing else can translate the others")
             };
             tracing::warn!(
                 flow = %format!("{from}->{to}"),
                 "the store at {} is new, but this flow copied records before it (its consumer \
                  group '{group}' has committed offsets for {partitions} partition(s) on \
-                 '{from}'): offsets of records copied before now cannot be translated through \
-                 the store; {instead}",
-                path.display()
+                 '{from}'): it reads what was copied before from {} on '{to}', where every \
+                 instance publishes its segments, so offsets translate exactly where those are \
+                 kept; {instead}",
+                path.display(),
+                segments_topic(&from)
             );
         });
     }

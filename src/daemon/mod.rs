@@ -132,17 +132,31 @@ pub async fn run(
     // Every client is created (a bad setting fails here) before any task starts.
     let prepared = tasks::prepare(&shared, &mut clients, &mut registry)?;
     let running = prepared.spawn(&shared);
+    let readable = tasks::readable(&shared);
     let server = server::serve(
         listener,
         shared.metrics.clone(),
         registry,
-        store,
+        (store, readable),
         shutdown.clone(),
     );
     // Only the clients hold the fatal channel from here on: it closes when they are gone.
     drop(shared);
 
-    let result = supervise(running.flows, fatal_rx, &shutdown).await;
+    let (result, stopping) = supervise(running.flows, fatal_rx, &shutdown).await;
+    // The flows recorded their last batches: publish them, within what is left of the stop.
+    running.flows_done.cancel();
+    let mut publishers = running.segments;
+    let last = Duration::from_millis(9_800)
+        .saturating_sub(stopping.elapsed())
+        .min(crate::segments::task::FINAL_ROUND);
+    let published = tokio::time::timeout(last, async {
+        while publishers.join_next().await.is_some() {}
+    })
+    .await;
+    if published.is_err() {
+        tracing::warn!("segments publishers did not stop within {last:?}");
+    }
     let _ = server.await;
     clients.close_in_background();
     if result.is_ok() {
@@ -152,12 +166,13 @@ pub async fn run(
 }
 
 /// Waits for the first of: `shutdown`, a fatal cluster error, a failed flow; then stops every
-/// flow (each drains and commits) within [`STOP_DEADLINE`]. Returns the first failure.
+/// flow (each drains and commits) within [`STOP_DEADLINE`]. Returns the first failure, and
+/// when stopping began.
 async fn supervise(
     mut flows: FlowTasks,
     mut fatal: mpsc::UnboundedReceiver<FatalClusterError>,
     shutdown: &CancellationToken,
-) -> Result<(), RunError> {
+) -> (Result<(), RunError>, std::time::Instant) {
     let mut failure: Option<RunError> = None;
     loop {
         tokio::select! {
@@ -181,6 +196,7 @@ async fn supervise(
         }
     }
     shutdown.cancel();
+    let stopping = std::time::Instant::now();
 
     let drained = tokio::time::timeout(STOP_DEADLINE, async {
         while let Some(joined) = flows.join_next().await {
@@ -199,5 +215,5 @@ async fn supervise(
              records will be replicated again)"
         );
     }
-    failure.map_or(Ok(()), Err)
+    (failure.map_or(Ok(()), Err), stopping)
 }

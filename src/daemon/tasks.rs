@@ -1,5 +1,6 @@
-//! What the daemon runs, per flow: the flow itself, its source's heartbeat emitter, and its
-//! checkpoint task when it selects consumer groups. Everything is prepared first — every
+//! What the daemon runs, per flow: the flow itself, its source's heartbeat emitter, its
+//! checkpoint task when it selects consumer groups, and its segments publisher and follower
+//! (`crate::segments`). Everything is prepared first — every
 //! client created, which is where a bad setting fails — and only then spawned ([`Prepared`]),
 //! so a run that cannot start fails before any task talks to a cluster. Each task gets the one
 //! shutdown token and stops on it.
@@ -15,9 +16,10 @@ use crate::cluster::{self, clients, FatalClusterError};
 use crate::flow::{self, Connector, DeadLetter, FlowError, FlowSetup};
 use crate::heartbeat;
 use crate::metrics::Metrics;
-use crate::naming::Naming;
+use crate::naming::{Naming, HEARTBEATS_TOPIC};
+use crate::segments;
 use crate::shutdown::CancellationToken;
-use crate::status::Registry;
+use crate::status::{FlowStatus, Registry};
 use crate::store::Store;
 use crate::topology::{Flow, Oversize, Topology};
 
@@ -39,16 +41,29 @@ pub(super) type FlowTasks = JoinSet<(String, Result<(), FlowError>)>;
 /// Every task of a run, ready to spawn: nothing in here has talked to a cluster yet.
 pub(super) struct Prepared {
     flows: Vec<FlowSetup>,
-    emitters: Vec<(heartbeat::EmitterConfig, heartbeat::EmitterClients)>,
+    emitters: Vec<Emitter>,
     checkpointers: Vec<checkpoint::task::CheckpointSetup>,
+    segments: Vec<segments::task::SegmentsSetup>,
 }
 
+/// A heartbeat emitter: what it emits, with which clients, and the flow whose owner of
+/// `heartbeats` partition 0 emits (`None`: the flow does not copy heartbeats, every instance
+/// emits, as with one instance).
+type Emitter = (
+    heartbeat::EmitterConfig,
+    heartbeat::EmitterClients,
+    Option<Arc<FlowStatus>>,
+);
+
 /// The running tasks. Emitters and checkpointers stop on the shutdown token; dropping their
-/// sets aborts any straggler.
+/// sets aborts any straggler. The segments tasks stop on it too and publish once more after
+/// `flows_done` is cancelled (once the flows have drained).
 pub(super) struct Running {
     pub flows: FlowTasks,
     pub _emitters: JoinSet<()>,
     pub _checkpointers: JoinSet<()>,
+    pub segments: JoinSet<()>,
+    pub flows_done: CancellationToken,
 }
 
 /// Creates every client and prepares every task; a flow gets a status handle in `registry`.
@@ -59,8 +74,9 @@ pub(super) fn prepare(
 ) -> Result<Prepared, RunError> {
     Ok(Prepared {
         flows: flows(s, clients, registry)?,
-        emitters: heartbeats(s, clients)?,
-        checkpointers: checkpoints(s, clients)?,
+        emitters: heartbeats(s, clients, registry)?,
+        checkpointers: checkpoints(s, clients, registry)?,
+        segments: segments(s, clients, registry)?,
     })
 }
 
@@ -74,10 +90,11 @@ impl Prepared {
             flows.spawn(async move { (name, flow::run(setup, token).await) });
         }
         let mut emitters = JoinSet::new();
-        for (cfg, c) in self.emitters {
+        for (cfg, c, owner) in self.emitters {
             emitters.spawn(heartbeat::emit(
                 cfg,
                 c,
+                owner,
                 s.metrics.clone(),
                 s.shutdown.clone(),
             ));
@@ -86,10 +103,18 @@ impl Prepared {
         for setup in self.checkpointers {
             checkpointers.spawn(checkpoint::task::run(setup, s.shutdown.clone()));
         }
+        let flows_done = CancellationToken::new();
+        let mut publishers = JoinSet::new();
+        for setup in self.segments {
+            let (stop, done) = (s.shutdown.clone(), flows_done.clone());
+            publishers.spawn(segments::task::run(setup, stop, done));
+        }
         Running {
             flows,
             _emitters: emitters,
             _checkpointers: checkpointers,
+            segments: publishers,
+            flows_done,
         }
     }
 }
@@ -149,11 +174,15 @@ fn flows(
 }
 
 /// A heartbeat emitter per flow whose source cluster allows heartbeats (none when
-/// `heartbeats_interval` is 0).
+/// `heartbeats_interval` is 0). When the flow copies heartbeats (`Naming::flow_copies`), only
+/// the instance that owns partition 0 of `heartbeats` in the flow's group emits, so the flow
+/// writes one heartbeat per interval however many instances run; when it does not (its target
+/// takes no heartbeats), nobody owns that partition and every instance emits, as one does.
 fn heartbeats(
     s: &Shared<'_>,
     clients: &mut Clients<'_>,
-) -> Result<Vec<(heartbeat::EmitterConfig, heartbeat::EmitterClients)>, RunError> {
+    registry: &Registry,
+) -> Result<Vec<Emitter>, RunError> {
     let t = s.topology;
     let mut emitters = Vec::new();
     if t.replication.heartbeats_interval.is_zero() {
@@ -171,9 +200,66 @@ fn heartbeats(
             producer: source.producer,
             admin: source.admin,
         };
-        emitters.push((cfg, clients));
+        let copied = s
+            .naming
+            .flow_copies(f, HEARTBEATS_TOPIC, t.clusters[&f.target].heartbeats);
+        let owner = copied.then(|| status_of(registry, f)).transpose()?;
+        emitters.push((cfg, clients, owner));
     }
     Ok(emitters)
+}
+
+/// Every flow's segments topic, for the HTTP listener's `/store/sync`.
+pub(super) fn readable(s: &Shared<'_>) -> Vec<segments::Readable> {
+    let t = s.topology;
+    t.flows
+        .iter()
+        .map(|f| {
+            let mut config = cluster::client_config(&t.clusters[&f.target]);
+            cluster::drop_producer_settings(&mut config);
+            let merger = segments::Merger::new(
+                &f.source,
+                &f.target,
+                s.naming.clone(),
+                s.store.clone(),
+                Some(s.metrics.clone()),
+            );
+            segments::Readable { config, merger }
+        })
+        .collect()
+}
+
+/// The status handle `flows` registered for `f`.
+fn status_of(registry: &Registry, f: &Flow) -> Result<Arc<FlowStatus>, RunError> {
+    registry
+        .flow(&f.source, &f.target)
+        .ok_or_else(|| RunError::flow(f.name(), FlowError::Task("no status registered".into())))
+}
+
+/// The segments publisher and follower of every flow.
+fn segments(
+    s: &Shared<'_>,
+    clients: &mut Clients<'_>,
+    registry: &Registry,
+) -> Result<Vec<segments::task::SegmentsSetup>, RunError> {
+    let t = s.topology;
+    let mut tasks = Vec::new();
+    for f in &t.flows {
+        let target = clients.get(&f.target)?;
+        tasks.push(segments::task::SegmentsSetup {
+            flow: f.clone(),
+            naming: s.naming.clone(),
+            instance: s.instance.to_string(),
+            store: s.store.clone(),
+            producer: target.producer,
+            admin: target.admin,
+            target_config: cluster::client_config(&t.clusters[&f.target]),
+            create_topics: t.replication.create_topics,
+            status: status_of(registry, f)?,
+            metrics: s.metrics.clone(),
+        });
+    }
+    Ok(tasks)
 }
 
 /// A checkpoint task per flow that selects consumer groups. A group call in flight at
@@ -181,6 +267,7 @@ fn heartbeats(
 fn checkpoints(
     s: &Shared<'_>,
     clients: &mut Clients<'_>,
+    registry: &Registry,
 ) -> Result<Vec<checkpoint::task::CheckpointSetup>, RunError> {
     let t = s.topology;
     let mut tasks = Vec::new();
@@ -200,6 +287,7 @@ fn checkpoints(
             store: s.store.clone(),
             reverse: reverse_of(t, f),
             metrics: s.metrics.clone(),
+            status: status_of(registry, f)?,
         };
         tasks.push(setup);
     }

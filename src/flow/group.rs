@@ -113,7 +113,8 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// A liveness with no proof yet; each proof holds for `window`.
+    /// A liveness with no proof yet; each proof holds for `window`. Create it just before the
+    /// consumer whose statistics it reads (their `age` counts from then).
     pub fn new(window: Duration) -> Self {
         Liveness {
             base: Instant::now(),
@@ -147,8 +148,10 @@ impl Liveness {
     }
 
     /// Takes a proof from the consumer's statistics: a member whose coordinator connection last
-    /// received a response `rxidle` µs ago heard from the coordinator then (heartbeats go out
-    /// every second). Only a response counts: a member waiting for its JoinGroup to be answered
+    /// received a response `rxidle` µs before the statistics were taken heard from the
+    /// coordinator then (heartbeats go out every second). When they were taken is the client's
+    /// creation (`base`, just before it) plus their `age`, not when they are read: statistics
+    /// queue behind the records already fetched, and a late reading must not look fresh. Only a response counts: a member waiting for its JoinGroup to be answered
     /// cannot tell a coordinator that holds the request (a rebalance waiting for the others)
     /// from one that never got it (a network cut), and only in the second case does the
     /// coordinator give its partitions away after the session timeout. So a rebalance that keeps
@@ -168,10 +171,13 @@ impl Liveness {
         else {
             return;
         };
-        if let Ok(us) = u64::try_from(coordinator.rxidle) {
-            if let Some(at) = now.checked_sub(Duration::from_micros(us)) {
-                self.prove(at);
-            }
+        let (Ok(idle), Ok(age)) = (u64::try_from(coordinator.rxidle), u64::try_from(stats.age))
+        else {
+            return;
+        };
+        let taken = (self.base + Duration::from_micros(age)).min(now);
+        if let Some(at) = taken.checked_sub(Duration::from_micros(idle)) {
+            self.prove(at);
         }
     }
 
@@ -184,6 +190,9 @@ impl Liveness {
 /// The few statistics fields [`Liveness`] reads.
 #[derive(serde::Deserialize)]
 struct RawStats {
+    /// µs since the client was created.
+    #[serde(default = "minus_one")]
+    age: i64,
     #[serde(default)]
     brokers: std::collections::HashMap<String, RawBroker>,
     cgrp: Option<RawGroup>,
@@ -396,16 +405,19 @@ mod tests {
 
     #[test]
     fn statistics_prove_membership_by_the_coordinator_connection() {
-        let stats_in = |state: &str, join: &str, rxidle: i64| {
+        // Taken 60 s after the client was created (`age`), read at about that moment.
+        let stats_at = |age_s: i64, state: &str, join: &str, rxidle: i64| {
             format!(
-                r#"{{"brokers":{{"b:9092/1":{{"name":"b:9092/1","source":"learned","rxidle":10}},
+                r#"{{"age":{age},"brokers":{{"b:9092/1":{{"name":"b:9092/1","source":"learned","rxidle":10}},
                 "GroupCoordinator":{{"name":"GroupCoordinator","source":"logical","state":"UP","rxidle":{rxidle}}}}},
-                "cgrp":{{"state":"{state}","join_state":"{join}"}}}}"#
+                "cgrp":{{"state":"{state}","join_state":"{join}"}}}}"#,
+                age = age_s * 1_000_000
             )
         };
+        let stats_in = |state: &str, join: &str, rxidle: i64| stats_at(60, state, join, rxidle);
         let stats = |state: &str, rxidle: i64| stats_in(state, "steady", rxidle);
-        let now = Instant::now() + Duration::from_secs(60);
         let l = Liveness::new(Duration::from_secs(5));
+        let now = l.base + Duration::from_secs(60);
         // Last heard 7 s ago: too old to hold now.
         l.prove_from_stats(stats("up", 7_000_000).as_bytes(), now);
         assert!(!l.alive(now));
@@ -415,13 +427,22 @@ mod tests {
         l.prove_from_stats(stats("up", 900_000).as_bytes(), now);
         assert!(l.alive(now));
         assert!(!l.alive(now + Duration::from_secs(5)));
+        // Statistics taken 20 s ago and read only now (they queued behind fetched records):
+        // heard from 20.5 s ago, not 0.5 s.
+        let l = Liveness::new(Duration::from_secs(5));
+        let now = l.base + Duration::from_secs(60);
+        l.prove_from_stats(stats_at(40, "up", "steady", 500_000).as_bytes(), now);
+        assert!(!l.alive(now));
+        assert!(l.alive(l.base + Duration::from_secs(41)));
         // Rejoining with no answer for 8 s: a coordinator holding the JoinGroup looks like one
         // that never got it; no proof.
         let l = Liveness::new(Duration::from_secs(5));
+        let now = l.base + Duration::from_secs(60);
         l.prove_from_stats(stats_in("up", "wait-join", 8_000_000).as_bytes(), now);
         assert!(!l.alive(now));
         // Never heard (-1) or malformed: nothing.
         let l = Liveness::new(Duration::from_secs(5));
+        let now = l.base + Duration::from_secs(60);
         l.prove_from_stats(stats("up", -1).as_bytes(), now);
         l.prove_from_stats(b"{not json", now);
         assert!(!l.alive(now));

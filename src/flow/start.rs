@@ -216,15 +216,25 @@ fn resume_at(
     (topic, remote, partition): (&str, &str, i32),
     committed: Option<i64>,
 ) -> Result<Option<i64>, FlowError> {
-    let tail = scan_tail(reader, &guard.source, (topic, remote, partition), committed)?;
+    // Where this store's knowledge of the partition ends: with several instances, the previous
+    // owner's last segments (recorded and committed, but killed before it published them) are
+    // missing from every other store. The copies from there to the committed offset are read
+    // back from the target's tail and recorded here, so translation has no hole (they are
+    // published again with this instance's segments; the same mapping twice is no conflict).
+    let key = PartitionKey::new(&guard.source, &guard.target, topic, partition);
+    let known = store.partition_state(&key)?.map(|s| s.processed_upto);
+    let back_to = match (committed, known) {
+        (Some(c), Some(k)) if (0..c).contains(&k) => Some(k),
+        _ => committed,
+    };
+    let tail = scan_tail(reader, &guard.source, (topic, remote, partition), back_to)?;
     let Some(last) = tail.last_upstream() else {
         tracing::debug!(source = %guard.source, target = %guard.target, topic, partition, scanned = tail.scanned, "no copy found in the target's tail");
         return Ok(committed);
     };
     let next = committed.map_or(last + 1, |c| c.max(last + 1));
-    let events = tail.events_from(committed.unwrap_or(0));
+    let events = tail.events_from(back_to.unwrap_or(0));
     if !events.is_empty() {
-        let key = PartitionKey::new(&guard.source, &guard.target, topic, partition);
         store.record(&key, &events)?;
         store.flush()?;
     }

@@ -1,6 +1,11 @@
 //! The heartbeat emitter of one flow `S → T`: every interval, one heartbeat `(S, T, now)` to
 //! partition 0 of `heartbeats` on S. It never stops the run: a missing topic (created when
 //! allowed) and failed deliveries are logged once per episode, counted, and retried.
+//!
+//! Once per flow, however many instances run: given the flow's status, an emitter emits only
+//! while its instance owns partition 0 of `heartbeats` in the flow's group — the group
+//! coordinator gives that partition to exactly one instance. Every instance still looks for the
+//! topic and creates it when it is missing (none could own a partition of it otherwise).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
 use crate::naming::HEARTBEATS_TOPIC;
 use crate::shutdown::CancellationToken;
-use crate::status::now_ms;
+use crate::status::{now_ms, FlowStatus};
 
 /// How long one metadata or topic-creation request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,11 +57,14 @@ pub struct EmitterClients {
 }
 
 /// Emits heartbeats until `shutdown`; returns promptly then (heartbeats in flight are
-/// abandoned: they carry no data). Problems are logged, counted in
-/// `hubmirror_errors_total{kind="heartbeat_topic"|"heartbeat_delivery"}` and retried.
+/// abandoned: they carry no data). With `owner` (the flow's status), only while this instance
+/// owns partition 0 of `heartbeats` in the flow's group; without, always. Problems are logged,
+/// counted in `hubmirror_errors_total{kind="heartbeat_topic"|"heartbeat_delivery"}` and
+/// retried.
 pub async fn emit(
     cfg: EmitterConfig,
     clients: EmitterClients,
+    owner: Option<Arc<FlowStatus>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -84,6 +92,8 @@ pub async fn emit(
         next_topic_check: Instant::now(),
         topic_problem: None,
         delivery_failing: false,
+        owner,
+        owning: None,
     };
     tracing::info!(flow = %flow(&e.cfg), cluster = %e.cfg.source, topic = HEARTBEATS_TOPIC,
         "emitting heartbeats every {}", humantime::format_duration(e.cfg.interval));
@@ -102,7 +112,7 @@ pub async fn emit(
                         _ = e.check_topic() => {}
                     }
                 }
-                if e.topic_ready {
+                if e.topic_ready && e.owns() {
                     e.send(&mut in_flight);
                 }
             }
@@ -130,9 +140,30 @@ struct Emitter {
     topic_problem: Option<String>,
     /// Deliveries are failing (one log line per episode).
     delivery_failing: bool,
+    /// The flow's status, when only the owner of `heartbeats` partition 0 emits.
+    owner: Option<Arc<FlowStatus>>,
+    /// Whether this instance owned it at the last tick (`None` before the first).
+    owning: Option<bool>,
 }
 
 impl Emitter {
+    /// Whether this instance emits now; says so when that changes.
+    fn owns(&mut self) -> bool {
+        let Some(status) = &self.owner else {
+            return true;
+        };
+        let now = status.owns(HEARTBEATS_TOPIC, 0);
+        if self.owning != Some(now) {
+            let verb = if now { "owns" } else { "does not own" };
+            tracing::info!(flow = %flow(&self.cfg), cluster = %self.cfg.source,
+                topic = HEARTBEATS_TOPIC,
+                "this instance {verb} partition 0 of '{HEARTBEATS_TOPIC}' in the flow's group: \
+                 {} the flow's heartbeats", if now { "emitting" } else { "another instance emits" });
+            self.owning = Some(now);
+        }
+        now
+    }
+
     /// Makes sure `heartbeats` exists on the source, creating it when allowed.
     async fn check_topic(&mut self) {
         match self.find_or_create_topic().await {

@@ -32,6 +32,14 @@ impl Registry {
         f
     }
 
+    /// The status of flow `source → target`, when it was added.
+    pub fn flow(&self, source: &str, target: &str) -> Option<Arc<FlowStatus>> {
+        self.flows
+            .iter()
+            .find(|f| f.source == source && f.target == target)
+            .cloned()
+    }
+
     /// Snapshots of every flow, each naming this instance.
     pub fn reports(&self) -> Vec<FlowReport> {
         self.flows

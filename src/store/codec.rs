@@ -9,6 +9,8 @@
 //!   `range(..=U).next_back()` is the segment at or below U. [`TAG_END`] bounds a partition.
 //! - in the `checkpoints` tree, `[group][source][target][topic][partition]`, group first so
 //!   one group's checkpoints are one prefix scan.
+//! - in the `unpublished` tree, the partition prefix alone; in the `segments_read` tree,
+//!   `[cluster][topic][partition]` of a segments topic partition.
 //!
 //! Values start with a format version byte ([`VALUE_VERSION`]); integers are big-endian.
 
@@ -234,6 +236,19 @@ pub(super) fn decode_segment(key: &[u8], v: &[u8]) -> Result<Segment, String> {
         ));
     }
     Ok(s)
+}
+
+/// `[cluster][topic][partition]`: a segments topic partition, in the `segments_read` tree.
+pub(super) fn read_position_key(
+    cluster: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(8 + cluster.len() + topic.len());
+    put_str16(&mut out, "cluster alias", cluster)?;
+    put_str16(&mut out, "topic", topic)?;
+    out.extend_from_slice(&partition_bytes(partition));
+    Ok(out)
 }
 
 /// `[group][source][target][source topic][partition]`.

@@ -84,6 +84,15 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// [`Store::merge`](super::Store::merge) was given segments it cannot store: overlapping,
+    /// out of order, empty or negative. Nothing was written; the publication is not usable.
+    #[error("invalid segments for {partition}: {detail}")]
+    InvalidSegments {
+        /// The partition, as `source→target topic/partition`.
+        partition: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// A name too long for the store's keys (65,535 bytes; Kafka topic names stop at 249).
     #[error("{what} is {len} bytes long; at most 65535 fit in a store key")]
     TooLong {

@@ -24,18 +24,29 @@
 //! look like a gap. After a restart the flow may copy records again (from its last commit):
 //! [`Store::record`] lets the newest copies replace what it knew of those offsets.
 //!
+//! Several instances, one history: each instance's flows record what they copied here, and
+//! every instance publishes its segments to the target and merges those of the others
+//! (`crate::segments`). [`Store::unpublished`] and [`Store::report`] say what to publish,
+//! [`Store::mark_published`] forgets it once published, [`Store::merge`] takes in what another
+//! instance published, and [`Store::read_position`] remembers how far the segments topic was read.
+//!
 //! Layout: this file holds the types and the handle; `offsets` the segment logic
-//! (`record`, `translate`, `prune`); `checkpoint` the checkpoints; `open` the directory checks;
-//! `codec` the byte layouts.
+//! (`record`, `translate`, `prune`); `merge` merging published segments; `unpublished` what
+//! the flows recorded since the last publication; `positions` how far the segments topics
+//! were read; `checkpoint` the checkpoints; `open` the directory checks; `codec` the byte
+//! layouts.
 
 mod both_ways;
 mod checkpoint;
 mod codec;
 mod error;
 mod instance;
+mod merge;
 mod offsets;
 mod open;
+mod positions;
 mod reverse;
+mod unpublished;
 
 #[cfg(test)]
 mod tests;
@@ -48,11 +59,17 @@ use std::time::Duration;
 pub use both_ways::Resume;
 pub use checkpoint::StoredCheckpoint;
 pub use error::StoreError;
+pub use merge::{Conflict, Merged};
+pub use unpublished::Unpublished;
 
 /// The name of the sled tree holding partitions and segments.
 const OFFSETS_TREE: &str = "offsets";
 /// The name of the sled tree holding checkpoints.
 const CHECKPOINTS_TREE: &str = "checkpoints";
+/// The name of the sled tree marking partitions whose recorded segments are not published yet.
+const UNPUBLISHED_TREE: &str = "unpublished";
+/// The name of the sled tree holding how far each segments topic partition was read.
+const READ_POSITIONS_TREE: &str = "segments_read";
 
 /// One partition of one flow: the unit the store maps offsets for.
 #[derive(
@@ -184,6 +201,16 @@ pub struct PartitionState {
     pub log_start: i64,
 }
 
+/// What a store knows of one partition: its positions and its segments in upstream order —
+/// what one instance publishes for others to [`Store::merge`] ([`Store::report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSet {
+    /// The partition's positions.
+    pub state: PartitionState,
+    /// Segments in increasing upstream order, not overlapping.
+    pub segments: Vec<Segment>,
+}
+
 /// A handle on the open store; clones share it (sled's `Db` is reference-counted inside).
 #[derive(Clone)]
 pub struct Store {
@@ -196,10 +223,15 @@ struct Inner {
     offsets: sled::Tree,
     /// The latest checkpoint per (group, flow partition).
     checkpoints: sled::Tree,
+    /// Partitions recorded since their last publication (see `unpublished`).
+    unpublished: sled::Tree,
+    /// Next offset to read per segments topic partition (see `positions`).
+    read_positions: sled::Tree,
     /// `store.path`, for error messages.
     path: PathBuf,
-    /// Serialises `record` and `prune`: both read segments, then write a batch computed from
-    /// them, and sled batches do not check that what was read is still there.
+    /// Serialises `record`, `merge`, `prune` and `forget`: each reads segments, then writes a
+    /// batch computed from them, and sled batches do not check that what was read is still
+    /// there.
     writer: Mutex<()>,
     /// Whether this handle's `open` created the store (the directory was missing or empty).
     created: bool,
@@ -233,6 +265,19 @@ impl Store {
     /// daemon).
     pub fn open_waiting(path: &Path, lock_wait: Duration) -> Result<Store, StoreError> {
         let (db, created) = open::open_db(path, lock_wait)?;
+        Store::with_db(db, path, created)
+    }
+
+    /// A new, empty store in a temporary directory, removed when the last handle is dropped:
+    /// for a command that rebuilds what it needs from the segments topics because there is no
+    /// store at `store.path` ([`Store::path`] is `(temporary store)`).
+    pub fn temporary() -> Result<Store, StoreError> {
+        let path = Path::new("(temporary store)");
+        let db = open::open_temporary(path)?;
+        Store::with_db(db, path, true)
+    }
+
+    fn with_db(db: sled::Db, path: &Path, created: bool) -> Result<Store, StoreError> {
         let tree = |name| {
             db.open_tree(name).map_err(|source| StoreError::Sled {
                 path: path.to_owned(),
@@ -241,11 +286,15 @@ impl Store {
         };
         let offsets = tree(OFFSETS_TREE)?;
         let checkpoints = tree(CHECKPOINTS_TREE)?;
+        let unpublished = tree(UNPUBLISHED_TREE)?;
+        let read_positions = tree(READ_POSITIONS_TREE)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 offsets,
                 checkpoints,
+                unpublished,
+                read_positions,
                 path: path.to_owned(),
                 writer: Mutex::new(()),
                 created,

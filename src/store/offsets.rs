@@ -79,8 +79,10 @@ impl Store {
     /// last committed offset), and the newest copies win — older segments over that range are
     /// cut, split or dropped. Afterwards processed-up-to is at least `last + 1`.
     ///
-    /// Cost: one pass over `events`, two range lookups and one atomic sled batch writing a few
-    /// keys; a contiguous batch following the previous one only grows the tail segment.
+    /// Cost: one pass over `events`, two range lookups and one sled transaction writing a few
+    /// keys; a contiguous batch following the previous one only grows the tail segment. The
+    /// partition is marked unpublished from the batch's first offset on, in the same
+    /// transaction (see [`Store::unpublished`]).
     /// Calls for different partitions may run concurrently; they are serialised internally.
     /// Call [`Store::flush`] before committing the batch's source offsets.
     pub fn record(&self, key: &PartitionKey, events: &[Event]) -> Result<(), StoreError> {
@@ -149,10 +151,7 @@ impl Store {
             }
         }
         batch.insert(codec::meta_key(&prefix), &codec::encode_meta(&meta)[..]);
-        self.inner
-            .offsets
-            .apply_batch(batch)
-            .map_err(|e| self.sled(e))
+        self.apply_recorded(&prefix, &batch, lo)
     }
 
     /// Where a consumer group at source offset `upstream` (the next record it would read)
@@ -189,15 +188,20 @@ impl Store {
     pub fn prune(&self, key: &PartitionKey, log_start: i64) -> Result<usize, StoreError> {
         let prefix = codec::partition_prefix(key)?;
         let _writer = self.write_lock();
-        let Some(mut meta) = self.meta(&prefix)? else {
+        self.prune_locked(&prefix, log_start)
+    }
+
+    /// [`Store::prune`] of the partition at `prefix`, the write lock held.
+    pub(super) fn prune_locked(&self, prefix: &[u8], log_start: i64) -> Result<usize, StoreError> {
+        let Some(mut meta) = self.meta(prefix)? else {
             return Ok(0);
         };
-        let last = self.last_segment(&prefix)?.map(|s| s.upstream);
+        let last = self.last_segment(prefix)?.map(|s| s.upstream);
         let mut batch = sled::Batch::default();
         let mut pruned = 0;
-        for s in self.segments_in(&prefix, 0, log_start)? {
+        for s in self.segments_in(prefix, 0, log_start)? {
             if s.upstream_end() <= log_start && Some(s.upstream) != last {
-                batch.remove(codec::segment_key(&prefix, s.upstream));
+                batch.remove(codec::segment_key(prefix, s.upstream));
                 pruned += 1;
             }
         }
@@ -205,7 +209,7 @@ impl Store {
             return Ok(0);
         }
         meta.log_start = meta.log_start.max(log_start);
-        batch.insert(codec::meta_key(&prefix), &codec::encode_meta(&meta)[..]);
+        batch.insert(codec::meta_key(prefix), &codec::encode_meta(&meta)[..]);
         self.inner
             .offsets
             .apply_batch(batch)
@@ -232,6 +236,11 @@ impl Store {
         self.inner
             .offsets
             .apply_batch(batch)
+            .map_err(|e| self.sled(e))?;
+        // Nothing of it is left to publish.
+        self.inner
+            .unpublished
+            .remove(&prefix)
             .map_err(|e| self.sled(e))?;
         Ok(segments)
     }
@@ -291,7 +300,7 @@ impl Store {
     }
 
     /// The last segment starting strictly below `upstream`.
-    fn segment_starting_before(
+    pub(super) fn segment_starting_before(
         &self,
         prefix: &[u8],
         upstream: i64,
@@ -338,7 +347,7 @@ impl Store {
             .transpose()
     }
 
-    fn last_segment(&self, prefix: &[u8]) -> Result<Option<Segment>, StoreError> {
+    pub(super) fn last_segment(&self, prefix: &[u8]) -> Result<Option<Segment>, StoreError> {
         let range = codec::segment_key(prefix, 0)..codec::end_key(prefix);
         self.inner
             .offsets
@@ -349,7 +358,12 @@ impl Store {
     }
 
     /// The segments starting in `[lo, hi)`.
-    fn segments_in(&self, prefix: &[u8], lo: i64, hi: i64) -> Result<Vec<Segment>, StoreError> {
+    pub(super) fn segments_in(
+        &self,
+        prefix: &[u8],
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<Segment>, StoreError> {
         if lo >= hi {
             return Ok(Vec::new());
         }
@@ -363,10 +377,10 @@ impl Store {
 }
 
 impl Store {
-    /// Serialises `record`, `prune` and `forget`: each reads a partition's state and writes it
-    /// back. A panic while holding it left nothing half-written (writes are atomic sled batches),
+    /// Serialises `record`, `merge`, `prune` and `forget`: each reads a partition's state and
+    /// writes it back. A panic while holding it left nothing half-written (writes are atomic sled batches),
     /// so a poisoned lock is simply taken over.
-    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(super) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner
             .writer
             .lock()

@@ -71,6 +71,21 @@ pub(super) fn open_db(path: &Path, lock_wait: Duration) -> Result<(sled::Db, boo
     Ok((db, fresh))
 }
 
+/// A new sled database in a temporary directory that sled removes when it is dropped, with
+/// the marker written; `what` names it in errors.
+pub(super) fn open_temporary(what: &Path) -> Result<sled::Db, StoreError> {
+    let db = sled::Config::new()
+        .temporary(true)
+        .cache_capacity(CACHE_CAPACITY)
+        .open()
+        .map_err(|source| StoreError::Sled {
+            path: what.to_owned(),
+            source,
+        })?;
+    check_marker(&db, what, true)?;
+    Ok(db)
+}
+
 /// Returns whether `path` is to be initialised (missing, now created, or empty); errors when
 /// it is something other than a directory holding a sled database.
 fn inspect_dir(path: &Path) -> Result<bool, StoreError> {

@@ -67,6 +67,10 @@ impl Task {
                 }
             };
             for (topic, partition, upstream) in offsets {
+                // Another instance's, or one whose previous checkpoints are not known yet.
+                if !self.synced.contains(&(topic.clone(), partition)) {
+                    continue;
+                }
                 match self.checkpoint(group, &topic, partition, upstream, now) {
                     Ok(Some(cp)) => {
                         self.s
@@ -111,7 +115,7 @@ impl Task {
     /// Translates one committed offset and stores the checkpoint if the emission rule lets it
     /// replace the previous one; returns it then.
     fn checkpoint(
-        &self,
+        &mut self,
         group: &str,
         topic: &str,
         partition: i32,
@@ -138,7 +142,18 @@ impl Task {
                 return Ok(None);
             }
         };
+        // The newer of this instance's last checkpoint and another instance's (see `owners`).
         let previous = self.s.store.checkpoint(&key, group)?;
+        let imported = self
+            .imported
+            .get(&(group.to_string(), topic.to_string(), partition));
+        let previous = match (previous, imported) {
+            (Some(ours), Some(theirs)) if theirs.timestamp_ms > ours.timestamp_ms => {
+                Some(theirs.clone())
+            }
+            (None, Some(theirs)) => Some(theirs.clone()),
+            (ours, _) => ours,
+        };
         let before = previous
             .as_ref()
             .map(|p| (p.upstream_offset, p.downstream_offset));
@@ -158,6 +173,8 @@ impl Task {
             timestamp_ms: now,
         };
         self.s.store.put_checkpoint(&cp)?;
+        self.imported
+            .remove(&(group.to_string(), topic.to_string(), partition));
         tracing::debug!(flow = %self.flow_name, group, topic, partition, upstream, downstream,
             "checkpoint");
         Ok(Some(cp))

@@ -1,9 +1,14 @@
 //! The checkpoint task of one flow `S → T`. Every `checkpoints_interval` it:
 //!
+//! 0. takes the partitions this instance owns in the flow's group ([`FlowStatus::owns`]):
+//!    checkpoints and group offset sync are done by each partition's owner only, so never twice
+//!    however many instances run; for a partition it has just started owning it first reads
+//!    the last checkpoints another instance emitted for it (see `owners`), so they never go
+//!    backwards across instances either;
 //! 1. lists the consumer groups on S and keeps those the flow selects (`groups`,
 //!    `groups_exclude`; never hubmirror's own), and reads each one's committed offsets on S for
 //!    the topics the flow replicates;
-//! 2. translates each offset with the store; only an exact translation makes a checkpoint
+//! 2. translates each offset of an owned partition with the store; only an exact translation makes a checkpoint
 //!    (a group ahead of the flow, or a partition the store knows nothing of, waits);
 //! 3. applies MirrorMaker 2's emission rule against the group's previous checkpoint for that
 //!    partition ([`should_emit`]): the first one, a rewound group (upstream offset went
@@ -13,8 +18,8 @@
 //!    format to `<S>.checkpoints.internal` on T (created with 1 partition when missing and
 //!    `create_topics` is on); a checkpoint whose write failed is written again next round
 //!    unless a newer one for its key replaced it;
-//! 5. with `sync_group_offsets`, commits the translated offsets of each selected group on T,
-//!    only while the group has no active members there and only where that moves the group
+//! 5. with `sync_group_offsets`, commits the translated offsets of the owned partitions of each
+//!    selected group on T, only while the group has no active members there and only where that moves the group
 //!    forward (or where it has no offset yet): a target group never goes backwards. An active
 //!    group is skipped, counted (`hubmirror_group_sync_skipped_total{reason="active"}`) and
 //!    logged once until it has been seen idle again.
@@ -31,15 +36,16 @@
 //! The metadata MM2 carries over from the group's commit is left empty: the committed offsets
 //! are read without it.
 //!
-//! Layout: this file holds the task's state, its round and its problem log; `emit` steps
-//! 1–3, `publish` step 4, `sync` step 5.
+//! Layout: this file holds the task's state, its round and its problem log; `owners` step 0,
+//! `emit` steps 1–3, `publish` step 4, `sync` step 5.
 
 mod emit;
+mod owners;
 mod publish;
 mod sync;
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +60,7 @@ use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::shutdown::CancellationToken;
+use crate::status::FlowStatus;
 use crate::store::{Store, StoredCheckpoint};
 use crate::topology::Flow;
 
@@ -95,6 +102,8 @@ pub struct CheckpointSetup {
     pub reverse: Option<Flow>,
     /// Where counts go.
     pub metrics: Arc<Metrics>,
+    /// The flow's status: which source partitions this instance owns.
+    pub status: Arc<FlowStatus>,
 }
 
 /// Checkpoints the flow's groups every interval until `shutdown`; returns within moments of it.
@@ -177,6 +186,11 @@ struct Task {
     problems: HashMap<String, String>,
     /// Groups last seen with active members on T (logged once per episode).
     active: HashSet<String>,
+    /// Owned partitions (source topic, partition) whose previous checkpoints are known: the
+    /// ones this task checkpoints.
+    synced: BTreeSet<(String, i32)>,
+    /// The latest checkpoints other instances emitted for them, where newer than the store's.
+    imported: owners::Imported,
 }
 
 impl Task {
@@ -192,11 +206,14 @@ impl Task {
             unsent: BTreeMap::new(),
             problems: HashMap::new(),
             active: HashSet::new(),
+            synced: BTreeSet::new(),
+            imported: HashMap::new(),
         }
     }
 
-    /// One interval's work (steps 1–5 of the module doc).
+    /// One interval's work (steps 0–5 of the module doc).
     async fn round(&mut self) {
+        self.follow_owners().await;
         let Some(groups) = self.read_source().await else {
             return;
         };

@@ -1,5 +1,6 @@
 //! Step 5 of a round (`sync_group_offsets`): commit a group's translated offsets on the
-//! target, forward only, and only while the group has no active members there.
+//! target for the partitions this instance owns, forward only, and only while the group has no
+//! active members there.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,6 +17,8 @@ impl Task {
             Ok(all) => all
                 .into_iter()
                 .filter(|c| c.group == group && c.source == source && c.target == target)
+                // Only the partitions this instance owns: their owner syncs the others.
+                .filter(|c| self.synced.contains(&(c.source_topic.clone(), c.partition)))
                 .collect(),
             Err(e) => {
                 let msg = format!("cannot read checkpoints from the store: {e}");

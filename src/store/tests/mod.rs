@@ -12,12 +12,12 @@ use std::ops::Range;
 use super::{Event, PartitionKey, Store};
 
 /// The seed scenario's partition.
-fn key() -> PartitionKey {
+pub(super) fn key() -> PartitionKey {
     PartitionKey::new("onprem", "eventhub", "testeh", 0)
 }
 
 /// A new store in a new temporary directory (kept alive by the returned guard).
-fn fresh() -> (tempfile::TempDir, Store) {
+pub(super) fn fresh() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("store")).expect("open a new store");
     (dir, store)
@@ -35,7 +35,7 @@ fn skip(upstream: i64) -> Event {
 }
 
 /// `upstream` copied contiguously from `downstream` on.
-fn run(upstream: Range<i64>, downstream: i64) -> Vec<Event> {
+pub(super) fn run(upstream: Range<i64>, downstream: i64) -> Vec<Event> {
     let start = upstream.start;
     upstream.map(|u| rep(u, downstream + (u - start))).collect()
 }
