@@ -3,12 +3,14 @@
 
 Starts its own tansu (memory engine) on a free loopback port, measures each behaviour with
 confluent-kafka, prints one line per caveat (`holds` or `gone`, with what was measured) and
-exits 0; it describes the broker, it does not judge hubmirror. Takes about a minute.
+exits 0; it describes the broker, it does not judge hubmirror. Takes about two and a half
+minutes.
 
     TANSU_BIN=$(scripts/install-tansu.sh) python3 scripts/tansu-caveats.py
 """
 
 import gc
+import json
 import os
 import socket
 import subprocess
@@ -277,6 +279,192 @@ def commit_metadata(bs):
     return holds, f"committed offset 3 with metadata {stamp!r}: read back offset {got.offset}, metadata {got.metadata!r}"
 
 
+# A group member in its own process, so it polls on its own and can be SIGKILLed. It prints its
+# assignment (a JSON list of partitions) whenever that changes and closes when stdin closes.
+MEMBER = r"""
+import json, sys, threading
+from confluent_kafka import Consumer
+bs, topic, group, instance, client = sys.argv[1:6]
+conf = {"bootstrap.servers": bs, "group.id": group, "client.id": client,
+        "partition.assignment.strategy": "cooperative-sticky", "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000, "max.poll.interval.ms": 30000}
+if instance != "-":
+    conf["group.instance.id"] = instance
+c = Consumer(conf)
+c.subscribe([topic])
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+last = None
+while not stop.is_set():
+    c.poll(0.1)
+    now = sorted(p.partition for p in c.assignment())
+    if now != last:
+        print(json.dumps(now), flush=True)
+        last = now
+c.close()
+"""
+
+
+class Member:
+    """A consumer-group member (cooperative-sticky, session 10 s, max.poll 30 s) in a child
+    process; `assignment` is what it last reported."""
+
+    def __init__(self, bs, topic, group, name, static):
+        self.name, self.assignment = name, []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", MEMBER, bs, topic, group, name if static else "-", name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.assignment = json.loads(line)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def union(members):
+    return set().union(*(m.assignment for m in members))
+
+
+def wait_for(condition, limit):
+    """Seconds until condition() held, or None after limit seconds."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if condition():
+            return time.time() - t0
+        time.sleep(0.1)
+    return None
+
+
+def shown(members):
+    return " ".join(f"{m.name}={m.assignment}" for m in members)
+
+
+def balanced(members):
+    return len(union(members)) == 6 and all(m.assignment for m in members)
+
+
+def side_by_side(*runs):
+    """Runs the callables at once in threads (each on its own group) and returns their results."""
+    results = [None] * len(runs)
+
+    def run(i):
+        try:
+            results[i] = runs[i]()
+        except Exception as e:  # raised again below, in the check's thread
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(runs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    return results
+
+
+def join_late(bs, group, static, limit=40):
+    """a takes all 6 partitions alone, then b and c join; returns the members after they
+    balanced or limit seconds passed, and how long that took (None: never balanced)."""
+    a = Member(bs, "six", group, "a", static)
+    members = [a]
+    try:
+        if wait_for(lambda: len(a.assignment) == 6, 30) is None:
+            raise RuntimeError(f"{group}: a alone got {a.assignment} of 6 partitions in 30 s")
+        members += [Member(bs, "six", group, n, static) for n in "bc"]
+        return members, wait_for(lambda: balanced(members), limit)
+    finally:
+        for m in members:
+            m.kill()
+
+
+def static_cooperative_rebalance(bs):
+    create(bs, "six", 6)
+    (static, took), (dynamic, dyn_took) = side_by_side(
+        lambda: join_late(bs, "caveats-static", True),
+        lambda: join_late(bs, "caveats-dynamic", False))
+    holds = len(union(static)) < 6
+    after = "after 40 s" if took is None else f"balanced after {took:.1f} s"
+    control = ("never balanced in 40 s" if dyn_took is None
+               else f"balanced after {dyn_took:.1f} s")
+    return holds, (f"static a holding all 6, then static b and c join: {after}: {shown(static)} "
+                   f"({len(union(static))} of 6 assigned); dynamic control: {control}: "
+                   f"{shown(dynamic)} ({len(union(dynamic))} of 6)")
+
+
+def kill_one(bs, group, newcomer_at):
+    """x, y, z balance on 6 partitions, z is SIGKILLed and w joins newcomer_at seconds after the
+    kill (before it if negative, never if None); returns the live members and the seconds from
+    the kill until they own all 6 (None: not within 60 s)."""
+    members = [Member(bs, "six", group, n, False) for n in "xyz"]
+    try:
+        if wait_for(lambda: balanced(members), 40) is None:
+            raise RuntimeError(f"{group}: x, y, z did not balance in 40 s: {shown(members)}")
+        if newcomer_at is not None and newcomer_at < 0:
+            members.insert(2, Member(bs, "six", group, "w", False))
+            time.sleep(-newcomer_at)
+        members.pop().kill()
+        killed = time.time()
+        if newcomer_at is not None and newcomer_at > 0:
+            time.sleep(newcomer_at)
+            members.append(Member(bs, "six", group, "w", False))
+        took = wait_for(lambda: len(union(members)) == 6, 60 - (time.time() - killed))
+        return members, None if took is None else time.time() - killed
+    finally:
+        for m in members:
+            m.kill()
+
+
+def dead_member_rebalance(bs):
+    """Session 10 s, max.poll (the rebalance timeout) 30 s: a rebalance that waited for the dead
+    member instead of expiring it would leave its partitions unowned until 30 s after w joined."""
+    create(bs, "six", 6)
+    (after, after_took), (during, during_took), (alone, alone_took) = side_by_side(
+        lambda: kill_one(bs, "caveats-dead-after", 3),
+        lambda: kill_one(bs, "caveats-dead-during", -2),
+        lambda: kill_one(bs, "caveats-dead-alone", None))
+    holds = any(t is None or t - w_at >= 30 for t, w_at in [(after_took, 3), (during_took, -2)])
+
+    def when(t, members):
+        took = "not within 60 s" if t is None else f"{t:.1f} s after the kill"
+        return f"{took} ({shown(members)})"
+
+    return holds, (f"x, y, z steady on 6 partitions (session 10 s, max.poll 30 s), z SIGKILLed; "
+                   f"all 6 owned again: w joining 3 s after the kill: {when(after_took, after)}; "
+                   f"w joining 2 s before the kill: {when(during_took, during)}; "
+                   f"no w: {when(alone_took, alone)}")
+
+
+def describe_group_members(bs):
+    create(bs, "probe", 1)
+    c = Consumer({"bootstrap.servers": bs, "group.id": "g", "client.id": "probe-client",
+                  "session.timeout.ms": 10000})
+    assigned = []
+    c.subscribe(["probe"], on_assign=lambda _c, ps: assigned.extend(ps))
+    deadline = time.time() + 30
+    while not assigned and time.time() < deadline:
+        c.poll(0.1)
+    if not assigned:
+        c.close()
+        raise RuntimeError("probe-client got no partition in 30 s")
+    admin = AdminClient({"bootstrap.servers": bs})
+    group = admin.describe_consumer_groups(["g"])["g"].result(10)
+    c.close()
+    members = [(m.member_id, m.client_id, m.host,
+                [(tp.topic, tp.partition) for tp in m.assignment.topic_partitions])
+               for m in group.members]
+    holds = not members or any(not client or not parts for _id, client, _host, parts in members)
+    shown_members = "; ".join(f"member_id={i!r} client_id={c!r} host={h!r} assignment={a}"
+                              for i, c, h, a in members) or "none"
+    return holds, (f"a member with client.id 'probe-client' owning probe/0: state "
+                   f"{group.state.name}, members: {shown_members}")
+
+
 def read_all_offsets(bs, topic, partition):
     c = Consumer({"bootstrap.servers": bs, "group.id": "caveats-all",
                   "enable.auto.commit": False, "enable.partition.eof": True})
@@ -304,6 +492,10 @@ CAVEATS = [
     ("offset commit metadata is dropped", commit_metadata),
     ("a fetch behind a busy partition is answered late", fetch_behind_busy_partition),
     ("a tailing consumer can miss records of two concurrent writers", concurrent_writers),
+    ("static members never receive partitions moved in a cooperative rebalance",
+     static_cooperative_rebalance),
+    ("a rebalance waits for a dead member instead of expiring it", dead_member_rebalance),
+    ("DescribeGroups describes members by member id only", describe_group_members),
 ]
 
 
