@@ -110,7 +110,13 @@ pub struct Liveness {
     window: Duration,
     /// Set when the assignment was lost: no proof counts any more.
     fenced: AtomicBool,
+    /// Nanoseconds after `base` since when every statistics snapshot showed a steady member
+    /// that heard from the coordinator (0: not steady now).
+    steady_since_ns: AtomicU64,
 }
+
+/// How long the membership must hold, steady and heard from, before parked copying resumes.
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 impl Liveness {
     /// A liveness with no proof yet; each proof holds for `window`. Create it just before the
@@ -121,6 +127,7 @@ impl Liveness {
             until_ns: AtomicU64::new(0),
             window,
             fenced: AtomicBool::new(false),
+            steady_since_ns: AtomicU64::new(0),
         }
     }
 
@@ -137,9 +144,18 @@ impl Liveness {
         elapsed < self.until_ns.load(Ordering::Acquire) && !self.fenced.load(Ordering::Acquire)
     }
 
+    /// Whether the last proof holds at `now` and the member has been steady and heard from for
+    /// [`SETTLE`] (parked copying resumes only then).
+    pub fn settled(&self, now: Instant) -> bool {
+        let since = self.steady_since_ns.load(Ordering::Acquire);
+        let elapsed = now.saturating_duration_since(self.base).as_nanos() as u64;
+        self.alive(now) && since != 0 && elapsed >= since + SETTLE.as_nanos() as u64
+    }
+
     /// The assignment was lost: nothing more may be produced in this run.
     pub fn fence(&self) {
         self.fenced.store(true, Ordering::Release);
+        self.steady_since_ns.store(0, Ordering::Release);
     }
 
     /// Whether the assignment was lost in this run.
@@ -161,6 +177,13 @@ impl Liveness {
         let Ok(stats) = serde_json::from_slice::<RawStats>(json) else {
             return;
         };
+        let steady = stats
+            .cgrp
+            .as_ref()
+            .is_some_and(|g| g.state == "up" && g.join_state == "steady");
+        if !steady {
+            self.steady_since_ns.store(0, Ordering::Release);
+        }
         if stats.cgrp.as_ref().is_none_or(|g| g.state != "up") {
             return;
         }
@@ -178,6 +201,18 @@ impl Liveness {
         let taken = (self.base + Duration::from_micros(age)).min(now);
         if let Some(at) = taken.checked_sub(Duration::from_micros(idle)) {
             self.prove(at);
+            let fresh = taken.saturating_duration_since(at) < self.window;
+            let taken_ns = taken.saturating_duration_since(self.base).as_nanos() as u64;
+            if steady && fresh {
+                let _ = self.steady_since_ns.compare_exchange(
+                    0,
+                    taken_ns.max(1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            } else {
+                self.steady_since_ns.store(0, Ordering::Release);
+            }
         }
     }
 
@@ -213,6 +248,8 @@ struct RawBroker {
 struct RawGroup {
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    join_state: String,
 }
 
 fn minus_one() -> i64 {
@@ -440,6 +477,37 @@ mod tests {
         let now = l.base + Duration::from_secs(60);
         l.prove_from_stats(stats_in("up", "wait-join", 8_000_000).as_bytes(), now);
         assert!(!l.alive(now));
+        // Parked copying resumes only once the member was steady and heard from for SETTLE:
+        // a reconnection's first answers are not enough (the first heartbeat may be refused).
+        let l = Liveness::new(Duration::from_secs(5));
+        l.prove_from_stats(
+            stats_at(50, "up", "steady", 100_000).as_bytes(),
+            l.base + Duration::from_secs(50),
+        );
+        assert!(l.alive(l.base + Duration::from_secs(51)));
+        assert!(
+            !l.settled(l.base + Duration::from_secs(51)),
+            "steady for 1 s only"
+        );
+        l.prove_from_stats(
+            stats_at(51, "up", "wait-join", 100_000).as_bytes(),
+            l.base + Duration::from_secs(51),
+        );
+        l.prove_from_stats(
+            stats_at(52, "up", "steady", 100_000).as_bytes(),
+            l.base + Duration::from_secs(52),
+        );
+        assert!(
+            !l.settled(l.base + Duration::from_secs(53)),
+            "a rejoin restarts the count"
+        );
+        l.prove_from_stats(
+            stats_at(54, "up", "steady", 100_000).as_bytes(),
+            l.base + Duration::from_secs(54),
+        );
+        assert!(l.settled(l.base + Duration::from_secs(54)));
+        l.fence();
+        assert!(!l.settled(l.base + Duration::from_secs(54)));
         // Never heard (-1) or malformed: nothing.
         let l = Liveness::new(Duration::from_secs(5));
         let now = l.base + Duration::from_secs(60);

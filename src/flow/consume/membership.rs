@@ -46,6 +46,8 @@ pub(in crate::flow) struct Membership {
     pub subscribed: Vec<String>,
     /// Since when copying is parked for want of a word from the coordinator (see `park`).
     pub parked: Option<Instant>,
+    /// The partitions paused when copying was parked.
+    pub paused: Partitions,
 }
 
 impl Membership {
@@ -165,6 +167,17 @@ impl ConsumeLoop {
         }
         group::take(&*self.consumer, &tpl).map_err(|e| FlowError::Source {
             what: "taking the partitions the group assigned".into(),
+            source: e,
+        })?;
+        // A partition keeps its pause in librdkafka across unassign and assign: one paused
+        // when this instance last owned it would never be fetched again.
+        let paused = if self.group.parked.is_some() {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        paused.map_err(|e| FlowError::Source {
+            what: "setting the assigned partitions' pause".into(),
             source: e,
         })?;
         for a in assignments {

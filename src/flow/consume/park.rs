@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::ConsumeLoop;
 use crate::flow::acks::Work;
-use crate::flow::group::Partitions;
+use crate::flow::group::{self, Partitions};
 use crate::flow::FlowError;
 
 impl ConsumeLoop {
@@ -61,6 +61,9 @@ impl ConsumeLoop {
         self.consumer
             .pause(&assigned)
             .map_err(err("pausing the assignment"))?;
+        // librdkafka keeps a partition's pause across unassign and assign: what is paused here
+        // is resumed by `unpark` even if it was handed over and comes back meanwhile.
+        self.group.paused = group::partitions(&assigned);
         self.consumer
             .seek(
                 msg.topic(),
@@ -80,8 +83,11 @@ impl ConsumeLoop {
         Ok(())
     }
 
-    /// While parked: resumes copying once the coordinator answered; gives up (the run ends) when
-    /// the assignment was lost or no answer came for a whole session timeout.
+    /// While parked: resumes copying once the coordinator answered and the membership held for
+    /// a few heartbeats since ([`crate::flow::group::Liveness::settled`]: an instance whose
+    /// session expired hears an error on its first heartbeat, and learns the loss right after);
+    /// gives up (the run ends) when the assignment was lost or no answer came for a whole
+    /// session timeout.
     pub(super) async fn unpark(&mut self, pending: &mpsc::Sender<Work>) -> Result<(), FlowError> {
         let Some(since) = self.group.parked else {
             return Ok(());
@@ -92,13 +98,17 @@ impl ConsumeLoop {
                 .fence(pending, "the group took this instance's partitions away")
                 .await);
         }
-        if liveness.alive(Instant::now()) {
+        if liveness.settled(Instant::now()) {
             let assigned = self.consumer.assignment().map_err(|e| FlowError::Source {
                 what: "reading the assignment to resume it".into(),
                 source: e,
             })?;
+            let mut all = group::partitions(&assigned);
+            all.append(&mut self.group.paused);
+            all.sort();
+            all.dedup();
             self.consumer
-                .resume(&assigned)
+                .resume(&group::list(&all))
                 .map_err(|e| FlowError::Source {
                     what: "resuming the assignment".into(),
                     source: e,
