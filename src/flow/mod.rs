@@ -29,6 +29,7 @@ mod copy;
 mod dead_letter;
 mod error;
 mod group;
+mod liveness;
 mod loss;
 mod oversize;
 mod positions;

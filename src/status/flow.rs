@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 use super::report::{FlowReport, PartitionLag, SourcePartition};
+pub use super::state::FlowState;
 use crate::cluster::{diagnose, ConsumerStats};
 
 /// A flow with records in flight and no acknowledgement for this long is not progressing.
@@ -16,37 +15,6 @@ pub const STALL_AFTER: Duration = Duration::from_secs(5);
 /// A flow whose source sent no response for this long (while it has partitions) is not
 /// connected. Fetches return at least every `fetch.wait.max.ms` (100 ms) when healthy.
 pub const SOURCE_SILENT_AFTER: Duration = Duration::from_secs(5);
-
-/// The lifecycle of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlowState {
-    /// Created, not yet consuming.
-    Starting,
-    /// Consuming and replicating (or idle with nothing to do).
-    Running,
-    /// Stopping after a signal: draining in-flight records.
-    Stopping,
-    /// Stopped cleanly.
-    Stopped,
-    /// Stopped by an error.
-    Failed,
-    /// Waiting to restart after a transient failure (throttling, timeouts, a lost connection).
-    Recovering,
-}
-
-impl FlowState {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => FlowState::Starting,
-            1 => FlowState::Running,
-            2 => FlowState::Stopping,
-            3 => FlowState::Stopped,
-            5 => FlowState::Recovering,
-            _ => FlowState::Failed,
-        }
-    }
-}
 
 /// Live figures of one flow; every field is lock-free so the hot path can update it.
 pub struct FlowStatus {

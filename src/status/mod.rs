@@ -6,6 +6,7 @@
 mod flow;
 mod registry;
 mod report;
+mod state;
 
 pub use flow::{now_ms, FlowState, FlowStatus, SOURCE_SILENT_AFTER, STALL_AFTER};
 pub use registry::Registry;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::flow::FlowState;
+use super::state::FlowState;
 
 /// One flow as `/status` reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
