@@ -4,8 +4,8 @@
 //! up, or a rebalance that keeps its JoinGroup waiting at the coordinator — copying is *parked*:
 //! the record is not copied, every partition is paused and the record's partition is moved back
 //! to it, so nothing is skipped. The loop goes on serving the consumer's events meanwhile;
-//! copying resumes as soon as the coordinator answers again, and the run ends (and rejoins)
-//! when the assignment turns out lost or no answer came for a whole session timeout.
+//! copying resumes once the coordinator answers again and the membership held for a moment, and
+//! the run ends (and rejoins) when the assignment turns out lost.
 
 use std::time::Instant;
 
@@ -86,8 +86,10 @@ impl ConsumeLoop {
     /// While parked: resumes copying once the coordinator answered and the membership held for
     /// a few heartbeats since ([`crate::flow::group::Liveness::settled`]: an instance whose
     /// session expired hears an error on its first heartbeat, and learns the loss right after);
-    /// gives up (the run ends) when the assignment was lost or no answer came for a whole
-    /// session timeout.
+    /// gives up (the run ends) when the assignment was lost. Parked, nothing is copied, so
+    /// there is no hurry: a rebalance that keeps the instance waiting (on a slow coordinator,
+    /// for a member that died without leaving) ends in an assignment or in a loss, and a cut
+    /// off source in a loss once it is back; a restart would only make the group wait longer.
     pub(super) async fn unpark(&mut self, pending: &mpsc::Sender<Work>) -> Result<(), FlowError> {
         let Some(since) = self.group.parked else {
             return Ok(());
@@ -116,14 +118,6 @@ impl ConsumeLoop {
             self.group.parked = None;
             tracing::info!(source = %self.source, target = %self.target, "the group coordinator answers again: copying resumed after {} ms", since.elapsed().as_millis());
             return Ok(());
-        }
-        if since.elapsed() >= 2 * liveness.window() {
-            return Err(self
-                .fence(
-                    pending,
-                    "no word from the group coordinator for a whole session timeout",
-                )
-                .await);
         }
         Ok(())
     }
