@@ -20,9 +20,12 @@ fn frozen_target() -> (Tansu, Tansu, Workdir, Running) {
     kafka::create_topic(&kafka::plain(&b.listener()), "a.orders", 2);
     kafka::produce_test_records(&ca, "orders", 2, 0..100, 1_700_000_000_000);
     let work = Workdir::new();
+    // Records in flight time out after half the source's session timeout (5 s by default): a
+    // 20 s session keeps them waiting past the 7 s drain deadline, which is what is tested here.
     let topo = TopologyBuilder::new()
         .tansu("a", &a)
         .tansu("b", &b)
+        .client("a", "session.timeout.ms", "20000")
         .flow("a", "b", &["orders"])
         .write(&work);
     let run = Running::start(&topo, &[]);

@@ -351,7 +351,9 @@ impl ClientContext for ReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::PartitionEOF) => {}
-            _ => tracing::warn!("{reason}"),
+            // What a short-lived reader fails at is reported by its caller, once, naming the
+            // cluster; librdkafka repeats a transport error on every poll.
+            _ => tracing::debug!("{reason}"),
         }
     }
 }

@@ -162,7 +162,9 @@ pub async fn run(
             if let Err(e) = acks.commit(CommitMode::Async) {
                 break Err(e);
             }
-            acks.ctx.status.idle_settled();
+            if acks.ctx.status.idle_settled() {
+                tracing::info!(source = %acks.ctx.source, target = %acks.ctx.target, "recovered: nothing was left to copy");
+            }
             next_commit = Instant::now() + COMMIT_INTERVAL;
         }
     };

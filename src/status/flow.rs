@@ -86,12 +86,25 @@ impl FlowStatus {
         self.recovering.load(Ordering::Relaxed) && self.recovering.swap(false, Ordering::Relaxed)
     }
 
-    /// A run with nothing in flight ends a recovery too: with no record to send, the target
-    /// owes no acknowledgement (a partition that came back idle after a rebalance).
-    pub fn idle_settled(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0 && self.state() == FlowState::Running {
-            self.recovering.store(false, Ordering::Relaxed);
+    /// A run that owns partitions, has copied everything they hold and has nothing in flight
+    /// ends a recovery too: with no record to send, the target owes no acknowledgement (a
+    /// partition that came back idle after a rebalance). Returns `true` when this ended one.
+    pub fn idle_settled(&self) -> bool {
+        if !self.recovering.load(Ordering::Relaxed)
+            || self.in_flight.load(Ordering::Relaxed) != 0
+            || self.state() != FlowState::Running
+        {
+            return false;
         }
+        let owned = self.owned();
+        if owned.is_empty() {
+            return false;
+        }
+        let lag = self.lag();
+        let caught_up = owned
+            .iter()
+            .all(|(t, p)| lag.iter().any(|(lt, lp, n)| lt == t && lp == p && *n == 0));
+        caught_up && self.recovering.swap(false, Ordering::Relaxed)
     }
 
     /// Marks the flow as waiting to restart after a transient failure.

@@ -75,11 +75,22 @@ fn a_recovery_ends_with_an_acknowledgement_or_with_nothing_left_to_send() {
     let f = reg.add("a", "b");
     f.set_state(FlowState::Running);
     f.set_recovering();
+    assert!(
+        !f.idle_settled(),
+        "owning nothing yet: nothing says the target is back"
+    );
+    f.own("t", [0]);
+    f.set_position("t", 0, 10);
+    f.source_stats.update(
+        br#"{"topics":{"t":{"partitions":{"0":{"partition":0,"lo_offset":0,"hi_offset":12}}}}}"#,
+    );
     f.add_in_flight(3);
-    f.idle_settled();
+    assert!(!f.idle_settled());
     assert!(!reg.ready(), "records in flight: still recovering");
     f.add_in_flight(-3);
-    f.idle_settled();
+    assert!(!f.idle_settled(), "2 records left to copy");
+    f.set_position("t", 0, 12);
+    assert!(f.idle_settled());
     assert!(reg.ready(), "nothing to send: recovered");
     f.set_recovering();
     assert!(!reg.ready());
