@@ -7,6 +7,8 @@
 
 use hubmirror_test_support as support;
 
+mod store_setup;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +21,14 @@ use hubmirror::metrics::Metrics;
 use hubmirror::naming::Naming;
 use hubmirror::shutdown::CancellationToken;
 use hubmirror::status::FlowStatus;
-use hubmirror::store::{Event, PartitionKey, Store};
+use hubmirror::store::Store;
 use hubmirror::topology::{self, Topology};
 use rdkafka::admin::AdminClient;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use store_setup::{copied, key};
 use support::hubmirror::Workdir;
 use support::kafka;
 use support::tansu::{free_port, Tansu};
@@ -66,29 +69,6 @@ fn clients_of(
     let producer = clients::producer(c, clients::context(c, fatal.clone())).expect("producer");
     let admin = clients::admin(c, clients::context(c, fatal)).expect("admin");
     (producer, Arc::new(admin))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn key(partition: i32) -> PartitionKey {
-    PartitionKey::new("a", "b", "orders", partition)
-}
-
-/// `upstream` copied contiguously from `downstream` on.
-fn copied(upstream: std::ops::Range<i64>, downstream: i64) -> Vec<Event> {
-    let start = upstream.start;
-    upstream
-        .map(|u| Event::Replicated {
-            upstream: u,
-            downstream: downstream + (u - start),
-        })
-        .collect()
 }
 
 /// Every (upstream, downstream) checkpoint of `partition` written to `a.checkpoints.internal`
@@ -167,7 +147,7 @@ fn checkpoints_are_emitted_by_the_owner_and_never_go_back_when_a_partition_moves
             status: status.clone(),
         }
     };
-    let rt = runtime();
+    let rt = support::multi_thread_runtime();
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
     let task_a = rt.spawn(checkpoint::task::run(
         setup(&store_a, &status_a),
@@ -289,7 +269,7 @@ fn heartbeats_are_emitted_by_the_owner_of_partition_0_only() {
         };
         (cfg, EmitterClients { producer, admin })
     };
-    let rt = runtime();
+    let rt = support::multi_thread_runtime();
     let stop = CancellationToken::new();
     let status = FlowStatus::new("a", "b");
     let (cfg, c) = emitter("b");

@@ -4,6 +4,8 @@
 
 use hubmirror_test_support as support;
 
+mod store_setup;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,11 +17,12 @@ use hubmirror::metrics::Metrics;
 use hubmirror::naming::Naming;
 use hubmirror::segments::{self, task::SegmentsSetup, Merger, Publisher};
 use hubmirror::status::FlowStatus;
-use hubmirror::store::{Event, PartitionKey, Store, Translation};
+use hubmirror::store::{Event, Store, Translation};
 use hubmirror::topology::{self, Topology};
 use rdkafka::admin::AdminClient;
 use rdkafka::producer::FutureProducer;
 use serde_json::Value;
+use store_setup::{copied, key};
 use support::hubmirror::{run_to_end, Running, Workdir};
 use support::kafka;
 use support::tansu::{free_port, Tansu};
@@ -91,29 +94,6 @@ fn catch_up(t: &Topology, store: &Store) -> segments::CaughtUp {
     segments::catch_up(cluster::client_config(&t.clusters["b"]), &merger, T).expect("catch up")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn key(partition: i32) -> PartitionKey {
-    PartitionKey::new("a", "b", "orders", partition)
-}
-
-/// `upstream` copied contiguously from `downstream` on.
-fn copied(upstream: std::ops::Range<i64>, downstream: i64) -> Vec<Event> {
-    let start = upstream.start;
-    upstream
-        .map(|u| Event::Replicated {
-            upstream: u,
-            downstream: downstream + (u - start),
-        })
-        .collect()
-}
-
 /// Every translation of partitions 0 and 1 up to `upto`.
 fn translations(store: &Store, upto: i64) -> Vec<(i32, i64, Translation)> {
     [0, 1]
@@ -173,7 +153,7 @@ fn segments_published_by_two_instances_translate_alike_in_every_store() {
     assert_eq!(want[40].2, Translation::Exact(44), "B's first copy");
     assert_eq!(want[70].2, Translation::Exact(74));
 
-    let rt = runtime();
+    let rt = support::multi_thread_runtime();
     let (status_a, status_b) = (FlowStatus::new("a", "b"), FlowStatus::new("a", "b"));
     let mut pub_a = Publisher::new(&segments_setup(&t, "instance-a", &store_a, &status_a));
     let mut pub_b = Publisher::new(&segments_setup(&t, "instance-b", &store_b, &status_b));
@@ -227,33 +207,9 @@ fn segments_published_by_two_instances_translate_alike_in_every_store() {
     ] {
         let path = work.path().join(store);
         write_topology(&work, &a, &b, &path, file);
-        let cfg = work.path().join(file);
-        let args = [
-            "translate",
-            "--group",
-            GROUP,
-            "--from",
-            "a",
-            "--to",
-            "b",
-            "--json",
-            "-c",
-        ];
-        let out = run_to_end(&[&args[..], &[cfg.to_str().unwrap()]].concat(), &[]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rows: Vec<Value> = serde_json::from_str(&text).expect("json");
-        let got: BTreeMap<i64, (i64, String)> = rows
-            .iter()
-            .map(|r| {
-                let p = r["partition"].as_i64().expect("partition");
-                let d = r["downstream_offset"].as_i64().expect("exact");
-                (p, (d, r["via"].as_str().expect("via").to_string()))
-            })
+        let got: BTreeMap<i64, (i64, String)> = translated(&work.path().join(file))
+            .into_iter()
+            .map(|(p, (d, via))| (p, (d.expect("exact"), via)))
             .collect();
         answers.push(got);
     }

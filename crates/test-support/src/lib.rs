@@ -32,6 +32,15 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// A tokio runtime with two worker threads, for tests that run hubmirror's tasks in-process.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// Sends the logs of in-process code under test (the emulator) to the test's output;
 /// `RUST_LOG` filters them (default: the emulator at `debug`). Call it first in a test.
 pub fn init_logs() {
