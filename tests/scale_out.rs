@@ -71,6 +71,12 @@ use scene::*;
 /// tansu `onprem` (with [`TOPIC`]) → tansu `dr` (`onprem.orders`).
 fn tansu_pair() -> (Tansu, Tansu, Ends, TopologyBuilder) {
     let (onprem, dr) = (Tansu::start(), Tansu::start());
+    let (ends, topology) = onprem_to_dr(&onprem, &dr);
+    (onprem, dr, ends, topology)
+}
+
+/// The flow `onprem → dr` between two running brokers, [`TOPIC`] created on `onprem`.
+fn onprem_to_dr(onprem: &Tansu, dr: &Tansu) -> (Ends, TopologyBuilder) {
     let source = kafka::plain(&onprem.listener());
     kafka::create_topic(&source, TOPIC, PARTITIONS);
     let ends = Ends {
@@ -80,11 +86,11 @@ fn tansu_pair() -> (Tansu, Tansu, Ends, TopologyBuilder) {
         remote: "onprem.orders",
     };
     let topology = TopologyBuilder::new()
-        .tansu("onprem", &onprem)
-        .tansu("dr", &dr)
+        .tansu("onprem", onprem)
+        .tansu("dr", dr)
         .flow("onprem", "dr", &[TOPIC])
         .replication("refresh_topics_interval", "2s");
-    (onprem, dr, ends, topology)
+    (ends, topology)
 }
 
 /// Three instances; one killed with SIGKILL, one added, one restarted (SIGTERM, then started

@@ -12,19 +12,7 @@ fn an_instance_cut_off_from_the_source_past_the_session_timeout_writes_nothing_t
     // Every client of the source connects through the proxy; the target is reached directly.
     let (onprem, proxy) = CutProxy::in_front_of_tansu();
     let dr = Tansu::start();
-    let source = kafka::plain(&onprem.listener());
-    kafka::create_topic(&source, TOPIC, PARTITIONS);
-    let ends = Ends {
-        source,
-        target: kafka::plain(&dr.listener()),
-        flow: ("onprem", "dr"),
-        remote: "onprem.orders",
-    };
-    let topology = TopologyBuilder::new()
-        .tansu("onprem", &onprem)
-        .tansu("dr", &dr)
-        .flow("onprem", "dr", &[TOPIC])
-        .replication("refresh_topics_interval", "2s");
+    let (ends, topology) = onprem_to_dr(&onprem, &dr);
     let fleet = Fleet::new(topology, &[]);
     let mut scene = Scene::start("zombie", fleet, &ends, RATE, &["m1", "m2"]);
     scene.run_for(Duration::from_secs(3));
