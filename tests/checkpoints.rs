@@ -376,14 +376,18 @@ fn sync_moves_idle_groups_on_the_target_and_leaves_active_ones_alone() {
         .filter(|l| l.contains("'live' has") && l.contains("active member"));
     assert_eq!(logged.count(), 1, "logged once while it stays active");
 
-    // Once it has no members, it follows too.
+    // Once it has no members, it follows too: every partition with a checkpoint moves to it; a
+    // partition without one (the 400 records may all come from one partition) keeps what the
+    // member committed there.
     stop.store(true, Ordering::Relaxed);
     member.join().expect("member");
+    let mut expected = before.clone();
+    expected.extend(want.iter().map(|(&p, &o)| (p, o)));
     wait_seen(
         "live on b follows once idle",
         W,
         || on_b(&env, "live"),
-        |o| *o == want,
+        |o| *o == expected,
     );
     assert!(want.values().all(|&d| d > 10), "{want:?}");
     assert!(metric(&env, "hubmirror_group_offsets_synced_total", &[]) > 0.0);

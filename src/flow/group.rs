@@ -3,12 +3,17 @@
 //!
 //! librdkafka calls the consumer context on the consume loop's thread, inside a poll. Handing a
 //! partition over takes more than a callback should do (waiting for the target to acknowledge
-//! what is in flight, recording the store, committing), and starting one means reading the
-//! target's tail back. So [`GroupContext`] only queues an assignment or a revocation as a
-//! [`GroupEvent`] and leaves librdkafka waiting for the assign (or unassign) call, which it
-//! allows; the consume loop does the work and then makes that call (see
-//! `consume::membership`). Meanwhile the group waits and the flow's other partitions keep
-//! flowing.
+//! what is in flight, recording the store, committing): [`GroupContext`] queues a revocation as
+//! a [`GroupEvent`] and leaves librdkafka waiting for the unassign call, which it allows; the
+//! consume loop hands the partitions over and then makes that call (see `consume::membership`).
+//! Meanwhile the group waits and the flow's other partitions keep flowing.
+//!
+//! An assignment is taken at once, *paused*, and queued for the loop, which decides where each
+//! partition starts (reading committed offsets and the target's tail back), moves it there and
+//! resumes it. The group never waits for a start: a start reads the committed offsets from the
+//! coordinator, which may itself be busy with the next round of the same rebalance (a topic
+//! subscribed meanwhile, a member joining), and a member holding its assign call while waiting
+//! for the coordinator can keep the whole group from completing that round.
 //!
 //! A *lost* assignment (the session timed out: the coordinator has already given the partitions
 //! to other instances) is different: nothing may be settled or committed, and whatever the
@@ -32,7 +37,7 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{Producer, PurgeConfig};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::board::FlowProducer;
 pub use super::liveness::Liveness;
@@ -47,7 +52,8 @@ pub type Partitions = Vec<(String, i32)>;
 /// What the group coordinator decided for this instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupEvent {
-    /// These partitions are this instance's now: start them, then call [`take`].
+    /// These partitions are this instance's now and part of the consumer's assignment, paused:
+    /// start them (move each to its start and resume it).
     Assigned(Partitions),
     /// Hand these over: settle and commit, then call [`give_up`].
     Revoked(Partitions),
@@ -159,12 +165,18 @@ impl ConsumerContext for GroupContext {
         let applied = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.liveness.prove(Instant::now());
-                if closing {
-                    take(consumer, tpl)
-                } else {
+                // Taken now, paused until the loop has moved each to its start; a record
+                // fetched before the pause is dropped by the loop, and made stale by that move.
+                // Placed at the beginning meanwhile: without an offset librdkafka would look up
+                // the committed one and, with none, report a reset (`auto.offset.reset=error`).
+                let taken = tpl
+                    .set_all_offsets(Offset::Beginning)
+                    .and_then(|()| take(consumer, tpl))
+                    .and_then(|()| consumer.pause(tpl));
+                if !closing {
                     self.events.push(GroupEvent::Assigned(partitions));
-                    Ok(())
                 }
+                taken
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 if consumer.assignment_lost() {
@@ -198,15 +210,15 @@ impl ConsumerContext for GroupContext {
 
 /// The run ends and its ack task has committed what it could: from now on the context applies
 /// rebalances at once (closing the consumer revokes everything and waits for that), and the
-/// events the consume loop left (`unapplied`) are applied now — librdkafka waits for the
-/// assign or unassign call it was promised before it can close.
+/// revocations the consume loop left (`unapplied`) are applied now — librdkafka waits for the
+/// unassign call it was promised before it can close. (Assignments were taken already; lost
+/// partitions given up.)
 pub fn release(consumer: &FlowConsumer, unapplied: Vec<GroupEvent>) {
     consumer.context().closing.store(true, Ordering::Release);
     for e in unapplied {
         let (ps, result) = match &e {
-            GroupEvent::Assigned(ps) => (ps, take(consumer, &list(ps))),
             GroupEvent::Revoked(ps) => (ps, give_up(consumer, &list(ps))),
-            GroupEvent::Lost(_) => continue,
+            GroupEvent::Assigned(_) | GroupEvent::Lost(_) => continue,
         };
         if let Err(err) = result {
             tracing::debug!(

@@ -25,6 +25,8 @@ use crate::flow::FlowError;
 
 /// How long a handover may wait for the records in flight of the revoked partitions.
 pub const HAND_OVER_WITHIN: Duration = Duration::from_secs(10);
+/// How long moving started partitions to their start offsets may take (a local operation).
+const SEEK_WITHIN: Duration = Duration::from_secs(10);
 
 /// The loop's group state.
 pub(in crate::flow) struct Membership {
@@ -120,11 +122,10 @@ impl ConsumeLoop {
         Ok(())
     }
 
-    /// Starts reading where each newly assigned partition starts, beside the loop.
+    /// Finds where each newly assigned (and paused) partition starts, beside the loop; until
+    /// it is moved there, records of it are dropped.
     fn begin_start(&mut self, partitions: Partitions) {
-        for p in &partitions {
-            self.group.gone.remove(p);
-        }
+        self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         self.group.started_at = Some((Instant::now(), partitions.clone()));
         let starter = self.group.starter.clone();
@@ -148,7 +149,8 @@ impl ConsumeLoop {
         }));
     }
 
-    /// A start finished: assigns its partitions at their start offsets.
+    /// A start finished: moves its partitions to their start offsets (what was fetched before
+    /// is stale from then on) and resumes them, unless copying is parked.
     pub(super) fn finish_start(
         &mut self,
         started: Result<Vec<Assignment>, FlowError>,
@@ -165,12 +167,38 @@ impl ConsumeLoop {
                     })?;
             }
         }
-        group::take(&*self.consumer, &tpl).map_err(|e| FlowError::Source {
-            what: "taking the partitions the group assigned".into(),
-            source: e,
-        })?;
-        // A partition keeps its pause in librdkafka across unassign and assign: one paused
-        // when this instance last owned it would never be fetched again.
+        // (librdkafka refuses an empty list: an assignment may bring nothing new.)
+        let moved = match tpl.count() {
+            0 => TopicPartitionList::new(),
+            _ => self
+                .consumer
+                .seek_partitions(tpl.clone(), SEEK_WITHIN)
+                .map_err(|e| FlowError::Source {
+                    what: "moving assigned partitions to their start".into(),
+                    source: e,
+                })?,
+        };
+        for e in moved.elements() {
+            if let Err(err) = e.error() {
+                return Err(FlowError::Source {
+                    what: format!(
+                        "moving '{}' partition {} to its start",
+                        e.topic(),
+                        e.partition()
+                    ),
+                    source: err,
+                });
+            }
+        }
+        for a in &assignments {
+            for (p, _) in &a.start {
+                self.group
+                    .gone
+                    .remove(&(a.route.source_topic.to_string(), *p));
+            }
+        }
+        self.group.checked = None;
+        // Paused since they were assigned; parked, `unpark` resumes them with the rest.
         let paused = if self.group.parked.is_some() {
             self.consumer.pause(&tpl)
         } else {
@@ -264,15 +292,14 @@ impl ConsumeLoop {
         Ok(())
     }
 
-    /// The run's loop ended: the group events it did not apply (a start in progress counts as
-    /// its assignment). See [`group::release`].
+    /// The run's loop ended: the group events it did not apply (a start in progress is
+    /// dropped: its partitions are assigned already, and given up when the consumer closes).
+    /// See [`group::release`].
     pub(super) fn unapplied(&mut self) -> Vec<GroupEvent> {
         let mut waiting: Vec<GroupEvent> = Vec::new();
         if let Some(h) = self.group.starting.take() {
             h.abort();
-            if let Some((_, ps)) = self.group.started_at.take() {
-                waiting.push(GroupEvent::Assigned(ps));
-            }
+            self.group.started_at = None;
         }
         while let Some(e) = self.group.events.pop() {
             waiting.push(e);

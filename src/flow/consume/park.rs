@@ -109,6 +109,8 @@ impl ConsumeLoop {
             all.append(&mut self.group.paused);
             all.sort();
             all.dedup();
+            // Partitions still starting stay paused: their start resumes them.
+            all.retain(|p| !self.group.gone.contains(p));
             self.consumer
                 .resume(&group::list(&all))
                 .map_err(|e| FlowError::Source {
