@@ -49,6 +49,11 @@ const RATE: u64 = 2_000;
 const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 /// How long a recovery is measured before giving up (the test then fails on RECOVERY_LIMIT).
 const RECOVERY_WAIT: Duration = Duration::from_secs(60);
+/// The source consumer's session timeout in these tests (hubmirror's default is 10 s), with
+/// static membership: a single instance restarting after a crash takes its partitions back as
+/// the same member instead of waiting for its dead self's session to time out (see the
+/// README's "Scaling out"; `scale_out.rs` covers partitions moving between instances).
+const SESSION_TIMEOUT_MS: &str = "6000";
 /// How long, at most, the target may take to show every acknowledged record after the stream.
 const CATCH_UP: Duration = Duration::from_secs(90);
 

@@ -166,6 +166,12 @@ impl TailReader {
                 None => continue,
                 Some(Err(KafkaError::PartitionEOF(p))) if p == partition => break,
                 Some(Err(KafkaError::PartitionEOF(_))) => continue,
+                // The client's connections, not this read: librdkafka reconnects by itself
+                // (these may also be left over from before the cluster came back), and the
+                // deadline bounds the wait.
+                Some(Err(KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                ))) => continue,
                 Some(Err(e)) => return Err(e),
                 Some(Ok(msg)) => msg,
             };

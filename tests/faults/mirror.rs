@@ -349,6 +349,8 @@ pub(crate) fn tansu_to_tansu(onprem: &Tansu, dr: &Tansu) -> (Workdir, PathBuf) {
         .tansu("dr", dr)
         .flow("onprem", "dr", &[TOPIC])
         .replication("refresh_topics_interval", "2s")
+        .replication("static_membership", "true")
+        .client("onprem", "session.timeout.ms", SESSION_TIMEOUT_MS)
         .write(&work);
     (work, topo)
 }
@@ -361,6 +363,8 @@ pub(crate) fn tansu_to_event_hubs(onprem: &Tansu, eh: &EventHubsEmulator) -> (Wo
         .event_hubs("eventhub", eh)
         .flow("onprem", "eventhub", &[TOPIC])
         .replication("refresh_topics_interval", "2s")
+        .replication("static_membership", "true")
+        .client("onprem", "session.timeout.ms", SESSION_TIMEOUT_MS)
         .write(&work);
     (work, topo)
 }

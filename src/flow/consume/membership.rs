@@ -25,6 +25,8 @@ use crate::flow::FlowError;
 
 /// How long a handover may wait for the records in flight of the revoked partitions.
 pub const HAND_OVER_WITHIN: Duration = Duration::from_secs(10);
+/// How long a start retries reads that fail for a transient reason before the run ends.
+const START_RETRY_WITHIN: Duration = Duration::from_secs(15);
 /// How long moving started partitions to their start offsets may take (a local operation).
 const SEEK_WITHIN: Duration = Duration::from_secs(10);
 
@@ -138,14 +140,22 @@ impl ConsumeLoop {
                 }
             }
         }
+        let (source, target) = (self.source.clone(), self.target.clone());
         self.group.starting = Some(tokio::spawn(async move {
-            let mut out = Vec::with_capacity(routes.len());
-            for (route, ps) in routes {
-                let committed = starter.committed(&route.source_topic, &ps).await?;
-                let start = starter.positions(&route, committed).await?;
-                out.push(Assignment { route, start });
+            // A cluster that was just unreachable (the run restarting after a cut) may fail the
+            // first reads: the partitions wait, paused and owned, rather than the run rejoining.
+            let deadline = Instant::now() + START_RETRY_WITHIN;
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                match start(&starter, &routes).await {
+                    Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+                        tracing::warn!(%source, %target, "starting assigned partitions: {e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                    done => return done,
+                }
             }
-            Ok(out)
         }));
     }
 
@@ -324,6 +334,23 @@ impl ConsumeLoop {
         use rdkafka::producer::{Producer, PurgeConfig};
         self.producer.purge(PurgeConfig::default().queue());
     }
+}
+
+/// Where each partition of `routes` starts: its committed offset against the target's tail.
+async fn start(
+    starter: &Starter,
+    routes: &[(Arc<Route>, Vec<i32>)],
+) -> Result<Vec<Assignment>, FlowError> {
+    let mut out = Vec::with_capacity(routes.len());
+    for (route, ps) in routes {
+        let committed = starter.committed(&route.source_topic, ps).await?;
+        let start = starter.positions(route, committed).await?;
+        out.push(Assignment {
+            route: route.clone(),
+            start,
+        });
+    }
+    Ok(out)
 }
 
 /// Completes with the outcome of the start in progress (never, when there is none).
