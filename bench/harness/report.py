@@ -73,13 +73,15 @@ def tables(rows, lat, notes, args):
                    f"| {r['cpu'] * 1e6 / r['records']:.2f} | {r['rss_mib']:.0f} | {vs} |")
     out += ["", "Start-up vs steady state (first record: from spawn to the first record read; "
             "for hubmirror, to the first acknowledged copy, at 10 ms resolution):", "",
-            "| run | record size | first record after s | records/s after the first |",
-            "|---|---|---:|---:|"]
+            "| run | record size | first record after s | records/s after the first "
+            "| CPU µs/record after the first |",
+            "|---|---|---:|---:|---:|"]
     for r in rows:
         if "error" not in r and r.get("first_s") is not None:
             rest = r["seconds"] - r["first_s"]
+            steady = f"{r['cpu_steady'] * 1e6:.2f}" if r.get("cpu_steady") is not None else "-"
             out.append(f"| {r['run']} | {fmt_size(r['size'])} | {r['first_s']:.3f} | "
-                       f"{r['records'] / rest if rest > 0 else float('inf'):,.0f} |")
+                       f"{r['records'] / rest if rest > 0 else float('inf'):,.0f} | {steady} |")
     if lat:
         out += ["", "| rate | seconds | records | p50 ms | p99 ms | p99.9 ms | max ms | missing "
                 "| hubmirror CPU µs/record | peak RSS MB |", "|---:|---:|---:|---:|---:|---:|---:"

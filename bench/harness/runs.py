@@ -146,8 +146,11 @@ def run_hubmirror(args, src, dst, size, n):
             count = replicated(metrics)
             if count and first_s is None:
                 first_s = time.monotonic() - t0
+                first = (cpu_seconds(p.pid), count)
             if count >= n:
                 seconds = time.monotonic() - t0
+                # CPU per record once copying began: start-up (a group join) left out.
+                steady = (cpu_seconds(p.pid) - first[0]) / max(count - first[1], 1)
                 break
             if try_reap(p) is not None:
                 raise RuntimeError(f"hubmirror exited {p.returncode}:\n{tail(logfile)}")
@@ -162,7 +165,14 @@ def run_hubmirror(args, src, dst, size, n):
                            "--set", "fetch.wait.max.ms=10"], 180)
     if data.get("records") != n or data.get("bytes") != n * size:
         raise RuntimeError(f"target src.bench holds {data}, expected {n} records of {size} B")
-    return result("hubmirror", size, n, seconds, ru, p.rss.kib, first_s)
+    return dict(result("hubmirror", size, n, seconds, ru, p.rss.kib, first_s), cpu_steady=steady)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a running process so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def latency_client(args, name, source, target, topic, remote, seconds):
