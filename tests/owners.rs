@@ -266,6 +266,7 @@ fn heartbeats_are_emitted_by_the_owner_of_partition_0_only() {
             target: target.into(),
             interval: Duration::from_millis(200),
             create_topics: true,
+            looked: CancellationToken::new(),
         };
         (cfg, EmitterClients { producer, admin })
     };

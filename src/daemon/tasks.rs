@@ -72,9 +72,22 @@ pub(super) fn prepare(
     clients: &mut Clients<'_>,
     registry: &mut Registry,
 ) -> Result<Prepared, RunError> {
+    let mut flows = flows(s, clients, registry)?;
+    let emitters = heartbeats(s, clients, registry)?;
+    // A flow that copies heartbeats lists topics once its emitter looked for `heartbeats`.
+    for (cfg, _, owner) in &emitters {
+        if owner.is_some() {
+            for f in flows.iter_mut().filter(|f| {
+                (f.flow.source.as_str(), f.flow.target.as_str())
+                    == (cfg.source.as_str(), cfg.target.as_str())
+            }) {
+                f.heartbeats_looked = Some(cfg.looked.clone());
+            }
+        }
+    }
     Ok(Prepared {
-        flows: flows(s, clients, registry)?,
-        emitters: heartbeats(s, clients, registry)?,
+        flows,
+        emitters,
         checkpointers: checkpoints(s, clients, registry)?,
         segments: segments(s, clients, registry)?,
     })
@@ -154,6 +167,7 @@ fn flows(
             create_topics: t.replication.create_topics,
             heartbeats_to_target: t.clusters[&f.target].heartbeats,
             refresh_interval: t.replication.refresh_topics_interval,
+            heartbeats_looked: None,
             connector: Connector {
                 source: source.clone(),
                 target: t.clusters[&f.target].clone(),
@@ -195,6 +209,7 @@ fn heartbeats(
             target: f.target.clone(),
             interval: t.replication.heartbeats_interval,
             create_topics: t.replication.create_topics,
+            looked: CancellationToken::new(),
         };
         let clients = heartbeat::EmitterClients {
             producer: source.producer,

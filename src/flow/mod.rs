@@ -160,6 +160,10 @@ pub struct FlowSetup {
     pub heartbeats_to_target: bool,
     /// How often source topics are listed again.
     pub refresh_interval: Duration,
+    /// When the flow copies heartbeats: cancelled once this instance's emitter looked for (or
+    /// created) `heartbeats` on the source; the first listing waits for it (at most
+    /// [`HEARTBEATS_WAIT`]).
+    pub heartbeats_looked: Option<CancellationToken>,
     /// Builds the flow's consumer and producer.
     pub connector: Connector,
     /// The target's admin client (topic creation), shared with other tasks.
@@ -291,9 +295,10 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         },
         setup.metrics.clone(),
     );
+    let looked = setup.heartbeats_looked.clone();
     let discovery = tokio::spawn(discover(
         discovery,
-        setup.refresh_interval,
+        (setup.refresh_interval, looked),
         routes_tx,
         (setup.status.clone(), setup.store.clone()),
         token.clone(),
@@ -377,6 +382,10 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     result
 }
 
+/// How long a flow's first topic listing waits for its heartbeats emitter to look for (or
+/// create) `heartbeats`.
+const HEARTBEATS_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a run's end waits for its clients to close (the consumer leaving its group).
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -389,11 +398,18 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// topics of a flow the other way) flow within seconds rather than one whole interval later.
 async fn discover(
     mut discovery: Discovery,
-    interval: Duration,
+    (interval, looked): (Duration, Option<CancellationToken>),
     tx: mpsc::Sender<Vec<Arc<Route>>>,
     (status, store): (Arc<FlowStatus>, Store),
     token: CancellationToken,
 ) -> Result<(), FlowError> {
+    if let Some(looked) = looked {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = looked.cancelled() => {}
+            _ = tokio::time::sleep(HEARTBEATS_WAIT) => {}
+        }
+    }
     let mut backoff = Duration::from_millis(500);
     let mut settling = Duration::from_secs(1);
     loop {

@@ -45,6 +45,10 @@ pub struct EmitterConfig {
     pub interval: Duration,
     /// Create `heartbeats` (1 partition) on the source when it is missing.
     pub create_topics: bool,
+    /// Cancelled once the emitter first looked for the topic (created it, found it, or failed
+    /// to): the flow copying heartbeats waits for that before its first topic listing, so that
+    /// its group's first subscription has the topic (rather than a rebalance more right after).
+    pub looked: CancellationToken,
 }
 
 /// The SOURCE cluster's shared clients.
@@ -68,6 +72,7 @@ pub async fn emit(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let _looked = cfg.looked.clone().drop_guard();
     if cfg.interval.is_zero() {
         return;
     }
@@ -109,7 +114,7 @@ pub async fn emit(
                 if !e.topic_ready && Instant::now() >= e.next_topic_check {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = e.check_topic() => {}
+                        _ = e.check_topic() => e.cfg.looked.cancel(),
                     }
                 }
                 if e.topic_ready && e.owns() {
