@@ -162,7 +162,7 @@ pub struct FlowSetup {
     pub refresh_interval: Duration,
     /// When the flow copies heartbeats: cancelled once this instance's emitter looked for (or
     /// created) `heartbeats` on the source; the first listing waits for it (at most
-    /// [`HEARTBEATS_WAIT`]).
+    /// [`topics::HEARTBEATS_WAIT`]).
     pub heartbeats_looked: Option<CancellationToken>,
     /// Builds the flow's consumer and producer.
     pub connector: Connector,
@@ -296,7 +296,7 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         setup.metrics.clone(),
     );
     let looked = setup.heartbeats_looked.clone();
-    let discovery = tokio::spawn(discover(
+    let discovery = tokio::spawn(topics::discover(
         discovery,
         (setup.refresh_interval, looked),
         routes_tx,
@@ -382,71 +382,5 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
     result
 }
 
-/// How long a flow's first topic listing waits for its heartbeats emitter to look for (or
-/// create) `heartbeats`.
-const HEARTBEATS_WAIT: Duration = Duration::from_secs(5);
-
 /// How long a run's end waits for its clients to close (the consumer leaving its group).
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
-
-/// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
-/// the store below the source's log start. Returns (and stops the run) only on an error no
-/// retry fixes.
-///
-/// After a start the refreshes come sooner — 1 s, 2 s, 4 s, … apart until they reach
-/// `interval` — so that topics other flows of this process create while starting (the remote
-/// topics of a flow the other way) flow within seconds rather than one whole interval later.
-async fn discover(
-    mut discovery: Discovery,
-    (interval, looked): (Duration, Option<CancellationToken>),
-    tx: mpsc::Sender<Vec<Arc<Route>>>,
-    (status, store): (Arc<FlowStatus>, Store),
-    token: CancellationToken,
-) -> Result<(), FlowError> {
-    if let Some(looked) = looked {
-        tokio::select! {
-            _ = token.cancelled() => return Ok(()),
-            _ = looked.cancelled() => {}
-            _ = tokio::time::sleep(HEARTBEATS_WAIT) => {}
-        }
-    }
-    let mut backoff = Duration::from_millis(500);
-    let mut settling = Duration::from_secs(1);
-    loop {
-        let wait = match discovery.refresh().await {
-            Ok(routes) => {
-                if !routes.is_empty() && tx.send(routes).await.is_err() {
-                    return Ok(());
-                }
-                backoff = Duration::from_millis(500);
-                if status.state() == FlowState::Starting {
-                    status.set_state(FlowState::Running);
-                }
-                match discovery.prune(&store).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::debug!("pruned {n} store segments below the source's log start")
-                    }
-                    Err(e) => tracing::debug!("pruning the store skipped this round: {e}"),
-                }
-                let wait = settling.min(interval);
-                settling = settling.saturating_mul(2);
-                wait
-            }
-            Err(e) if !e.is_transient() => {
-                token.cancel();
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::warn!("topic discovery failed, retrying in {backoff:?}: {e}");
-                let wait = backoff;
-                backoff = (backoff * 2).min(interval);
-                wait
-            }
-        };
-        tokio::select! {
-            _ = token.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
-}

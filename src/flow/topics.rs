@@ -3,7 +3,7 @@
 //! it becomes a [`Route`]; the consume loop subscribes the flow's group to the routed topics, and
 //! the group coordinator shares their partitions out among the instances. A topic that cannot be
 //! served (target missing, fewer partitions) is reported once and retried on every refresh; the
-//! other topics keep flowing.
+//! other topics keep flowing. [`discover`] is the task that refreshes, for one run of the flow.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
+use tokio::sync::mpsc;
 
 use super::group::FlowConsumer;
 use super::route::Route;
@@ -20,6 +21,8 @@ use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
+use crate::shutdown::CancellationToken;
+use crate::status::{FlowState, FlowStatus};
 use crate::store::{PartitionKey, Store};
 use crate::topology::Flow;
 
@@ -240,5 +243,71 @@ impl Discovery {
                 what: "listing topics".into(),
                 source: e,
             })
+    }
+}
+
+/// How long a flow's first topic listing waits for its heartbeats emitter to look for (or
+/// create) `heartbeats`.
+pub(super) const HEARTBEATS_WAIT: Duration = Duration::from_secs(5);
+
+/// Lists topics every `interval` (sooner after a failure), forwards new partitions, and prunes
+/// the store below the source's log start. Returns (and stops the run) only on an error no
+/// retry fixes.
+///
+/// After a start the refreshes come sooner — 1 s, 2 s, 4 s, … apart until they reach
+/// `interval` — so that topics other flows of this process create while starting (the remote
+/// topics of a flow the other way) flow within seconds rather than one whole interval later.
+pub(super) async fn discover(
+    mut discovery: Discovery,
+    (interval, looked): (Duration, Option<CancellationToken>),
+    tx: mpsc::Sender<Vec<Arc<Route>>>,
+    (status, store): (Arc<FlowStatus>, Store),
+    token: CancellationToken,
+) -> Result<(), FlowError> {
+    if let Some(looked) = looked {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = looked.cancelled() => {}
+            _ = tokio::time::sleep(HEARTBEATS_WAIT) => {}
+        }
+    }
+    let mut backoff = Duration::from_millis(500);
+    let mut settling = Duration::from_secs(1);
+    loop {
+        let wait = match discovery.refresh().await {
+            Ok(routes) => {
+                if !routes.is_empty() && tx.send(routes).await.is_err() {
+                    return Ok(());
+                }
+                backoff = Duration::from_millis(500);
+                if status.state() == FlowState::Starting {
+                    status.set_state(FlowState::Running);
+                }
+                match discovery.prune(&store).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!("pruned {n} store segments below the source's log start")
+                    }
+                    Err(e) => tracing::debug!("pruning the store skipped this round: {e}"),
+                }
+                let wait = settling.min(interval);
+                settling = settling.saturating_mul(2);
+                wait
+            }
+            Err(e) if !e.is_transient() => {
+                token.cancel();
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!("topic discovery failed, retrying in {backoff:?}: {e}");
+                let wait = backoff;
+                backoff = (backoff * 2).min(interval);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 }
