@@ -27,6 +27,12 @@ fn topology(work: &Workdir, onprem: &Tansu, eh: &EventHubsEmulator) -> std::path
         .replication("refresh_topics_interval", "2s")
         .replication("heartbeats_interval", "200ms")
         .replication("checkpoints_interval", "1s")
+        // The flow producer gives a record up after half the source's session timeout (10 s by
+        // default, so 5 s): a target frozen that long would time out the records in flight,
+        // which the restart then finds on the target and does not write — or count — again.
+        // With 20 s the freeze below (held until /readyz says 503, about 5 s) ends before the
+        // records in flight expire, and every counter can be checked exactly.
+        .client("onprem", "session.timeout.ms", "20000")
         .write(work)
 }
 
