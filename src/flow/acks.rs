@@ -267,7 +267,10 @@ impl Acks {
                             &route.remote_topic,
                             p.partition,
                             p.offset,
-                            e,
+                            {
+                                let cause = self.ctx.board.cause_of(&e);
+                                (e, cause)
+                            },
                         )),
                     }
                 }
@@ -372,7 +375,7 @@ impl Acks {
                 "the dead-letter topic",
                 partition,
                 offset,
-                e,
+                (e, None),
             )),
             Err(_canceled) => Err(FlowError::ProducerGone),
         })
@@ -408,7 +411,10 @@ fn failure(
     topic: &str,
     partition: i32,
     source_offset: i64,
-    e: rdkafka::error::KafkaError,
+    (e, cause): (
+        rdkafka::error::KafkaError,
+        Option<rdkafka::error::KafkaError>,
+    ),
 ) -> FlowError {
     FlowError::Delivery(Box::new(DeliveryFailure {
         target: cluster.to_string(),
@@ -416,6 +422,7 @@ fn failure(
         partition,
         source_offset,
         source: e,
+        cause,
     }))
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{ProducerContext, ThreadedProducer};
 use rdkafka::Message;
@@ -41,6 +41,8 @@ pub struct Board {
     slots: Box<[AtomicI64]>,
     /// Errors of failed records (rare: gap-less producers fail everything after one failure).
     failures: Mutex<HashMap<u64, KafkaError>>,
+    /// The first failure that was not a purge: what made librdkafka purge the others.
+    cause: Mutex<Option<KafkaError>>,
     /// Sequence numbers below this were taken by the ack task; their slots are free.
     released: AtomicU64,
     /// Set by the ack task before it waits for an outcome.
@@ -54,6 +56,7 @@ impl Default for Board {
         Board {
             slots: (0..CAPACITY).map(|_| AtomicI64::new(EMPTY)).collect(),
             failures: Mutex::new(HashMap::new()),
+            cause: Mutex::new(None),
             released: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
             arrived: Notify::new(),
@@ -62,6 +65,16 @@ impl Default for Board {
 }
 
 impl Board {
+    /// When `e` is a purge, the failure that caused it (the first failed delivery that was not
+    /// a purge), if one was reported: with `enable.gapless.guarantee`, one failed batch makes
+    /// librdkafka purge every record still queued, on every partition.
+    pub fn cause_of(&self, e: &KafkaError) -> Option<KafkaError> {
+        if !is_purge(e) {
+            return None;
+        }
+        self.cause.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn slot(&self, seq: u64) -> &AtomicI64 {
         // In bounds: CAPACITY is the slice's length and a power of two.
         &self.slots[(seq & (CAPACITY - 1)) as usize]
@@ -120,6 +133,12 @@ impl Board {
         let value = match outcome {
             Ok(offset) => offset,
             Err(e) => {
+                if !is_purge(&e) {
+                    self.cause
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(|| e.clone());
+                }
                 self.failures
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -132,6 +151,14 @@ impl Board {
             self.arrived.notify_one();
         }
     }
+}
+
+/// Whether `e` only says librdkafka dropped the record before or while sending it.
+fn is_purge(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+    )
 }
 
 /// The flow producer's context: the cluster's context for logs and errors, and the board for
@@ -185,6 +212,31 @@ mod tests {
             b.take(3 + CAPACITY),
             Some(Err(KafkaError::Canceled))
         ));
+    }
+
+    #[test]
+    fn a_purged_record_names_the_failure_that_caused_the_purge() {
+        let b = Board::default();
+        let purged = KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue);
+        let throttled = KafkaError::MessageProduction(RDKafkaErrorCode::PolicyViolation);
+        b.settle(0, Err(purged.clone()));
+        assert!(b.cause_of(&purged).is_none(), "no other failure yet");
+        b.settle(1, Err(throttled.clone()));
+        b.settle(
+            2,
+            Err(KafkaError::MessageProduction(
+                RDKafkaErrorCode::RequestTimedOut,
+            )),
+        );
+        assert_eq!(
+            b.cause_of(&purged),
+            Some(throttled.clone()),
+            "the first one"
+        );
+        assert!(
+            b.cause_of(&throttled).is_none(),
+            "a failure of its own has no cause"
+        );
     }
 
     #[test]

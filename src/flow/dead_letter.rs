@@ -114,6 +114,7 @@ impl DeadLetter {
                 partition: 0,
                 source_offset: msg.offset(),
                 source: e,
+                cause: None,
             }))
         })
     }

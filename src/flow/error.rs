@@ -86,7 +86,7 @@ pub struct DataLoss {
 
 /// A record the target did not take.
 #[derive(Debug, thiserror::Error)]
-#[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}")]
+#[error("writing to topic '{topic}' partition {partition} on cluster '{target}' failed (source offset {source_offset}): {source}{}", cause.as_ref().map(|c| format!(" (after an earlier write failed: {c})")).unwrap_or_default())]
 pub struct DeliveryFailure {
     /// Target cluster alias.
     pub target: String,
@@ -98,6 +98,19 @@ pub struct DeliveryFailure {
     pub source_offset: i64,
     /// librdkafka's error.
     pub source: KafkaError,
+    /// When the record was only purged (librdkafka drops what is queued once a gap-less
+    /// producer failed), the failure that caused it: it decides how the failure is classified.
+    pub cause: Option<KafkaError>,
+}
+
+impl DeliveryFailure {
+    /// The error code that classifies the failure: the cause's, if any.
+    fn code(&self) -> Option<RDKafkaErrorCode> {
+        self.cause
+            .as_ref()
+            .unwrap_or(&self.source)
+            .rdkafka_error_code()
+    }
 }
 
 /// A record too large for the target, under `oversize: fail`.
@@ -130,7 +143,7 @@ impl FlowError {
             | FlowError::HandOver(_)
             | FlowError::Unplaced { .. } => true,
             FlowError::Delivery(d) => !matches!(
-                d.source.rdkafka_error_code(),
+                d.code(),
                 Some(
                     RDKafkaErrorCode::MessageSizeTooLarge
                         | RDKafkaErrorCode::InvalidMessageSize
@@ -156,7 +169,7 @@ impl FlowError {
     /// The `kind` label of `hubmirror_errors_total` for a transient failure.
     pub fn kind(&self) -> &'static str {
         let code = match self {
-            FlowError::Delivery(d) => d.source.rdkafka_error_code(),
+            FlowError::Delivery(d) => d.code(),
             FlowError::Source { .. } => return "source",
             FlowError::Fenced(_) | FlowError::HandOver(_) => return "rebalance",
             _ => None,
@@ -179,14 +192,19 @@ impl FlowError {
 mod tests {
     use super::*;
 
-    fn delivery(code: RDKafkaErrorCode) -> FlowError {
-        FlowError::Delivery(Box::new(DeliveryFailure {
+    fn delivery_failure(code: RDKafkaErrorCode) -> Box<DeliveryFailure> {
+        Box::new(DeliveryFailure {
             target: "eventhub".into(),
             topic: "t".into(),
             partition: 0,
             source_offset: 7,
             source: KafkaError::MessageProduction(code),
-        }))
+            cause: None,
+        })
+    }
+
+    fn delivery(code: RDKafkaErrorCode) -> FlowError {
+        FlowError::Delivery(delivery_failure(code))
     }
 
     #[test]
@@ -213,6 +231,19 @@ mod tests {
         let e = delivery(RDKafkaErrorCode::PurgeQueue);
         assert!(e.is_transient());
         assert_eq!(e.kind(), "delivery");
+        let purged_after_throttling = FlowError::Delivery(Box::new(DeliveryFailure {
+            cause: Some(KafkaError::MessageProduction(
+                RDKafkaErrorCode::PolicyViolation,
+            )),
+            ..*delivery_failure(RDKafkaErrorCode::PurgeQueue)
+        }));
+        assert_eq!(purged_after_throttling.kind(), "throttled");
+        assert!(
+            purged_after_throttling
+                .to_string()
+                .contains("after an earlier write failed"),
+            "{purged_after_throttling}"
+        );
         for code in [
             RDKafkaErrorCode::MessageSizeTooLarge,
             RDKafkaErrorCode::TopicAuthorizationFailed,

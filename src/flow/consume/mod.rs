@@ -311,6 +311,7 @@ impl ConsumeLoop {
                         partition: msg.partition(),
                         source_offset: msg.offset(),
                         source: e,
+                        cause: None,
                     })))
                 }
             }
