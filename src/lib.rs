@@ -30,6 +30,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod entra;
 pub mod flow;
 pub mod headers;
 pub mod heartbeat;

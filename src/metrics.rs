@@ -88,6 +88,14 @@ pub struct Metrics {
     /// `hubmirror_segment_conflicts_total{source,target}`: runs of source offsets two
     /// publications mapped to different copies (a partition copied twice).
     pub segment_conflicts: IntCounterVec,
+    /// `hubmirror_entra_tokens_fetched{cluster}`: Entra ID tokens fetched (the first included).
+    pub entra_tokens: IntGaugeVec,
+    /// `hubmirror_entra_token_requests_failed{cluster}`: token requests that failed.
+    pub entra_token_failures: IntGaugeVec,
+    /// `hubmirror_entra_token_expiry_seconds{cluster}`: seconds until the current token expires.
+    pub entra_token_expiry: GaugeVec,
+    /// `hubmirror_entra_authority_up{cluster}`: 1 while the last token request got an answer.
+    pub entra_authority_up: IntGaugeVec,
 }
 
 /// Why a record was not written to the target.
@@ -257,8 +265,38 @@ impl Metrics {
             "Runs of source offsets two segments records mapped to different copies.",
             &["source", "target"],
         );
+        let cluster = ["cluster"];
+        let entra_tokens = gauge(
+            &registry,
+            "hubmirror_entra_tokens_fetched",
+            "Entra ID access tokens fetched for the cluster (the first one included).",
+            &cluster,
+        );
+        let entra_token_failures = gauge(
+            &registry,
+            "hubmirror_entra_token_requests_failed",
+            "Entra ID token requests for the cluster that failed.",
+            &cluster,
+        );
+        let entra_token_expiry = float_gauge(
+            &registry,
+            "hubmirror_entra_token_expiry_seconds",
+            "Seconds until the cluster's current Entra ID token expires.",
+            &cluster,
+        );
+        let entra_authority_up = gauge(
+            &registry,
+            "hubmirror_entra_authority_up",
+            "1 while the cluster's Entra ID authority (or identity endpoint) answers, 0 while it \
+             cannot be reached.",
+            &cluster,
+        );
         Metrics {
             registry,
+            entra_tokens,
+            entra_token_failures,
+            entra_token_expiry,
+            entra_authority_up,
             records_lost,
             segments_published,
             segments_merged,

@@ -130,6 +130,7 @@ pub fn serve(
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
     s.flows.export(&s.metrics);
+    export_tokens(&s.metrics);
     let mut buf = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&s.metrics.registry.gather(), &mut buf) {
@@ -147,12 +148,53 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.flows.readiness() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(reasons) => (
+    let mut reasons = s.flows.readiness().err().unwrap_or_default();
+    // An authority that cannot be reached: the current token still works until it expires, but
+    // the instance will lose its clusters then.
+    for c in crate::entra::cell::statuses() {
+        if let Some(why) = &c.unavailable {
+            reasons.push(format!(
+                "cluster '{}': cannot refresh its Entra ID token: {why}",
+                c.alias
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready\n{}\n", reasons.join("\n")),
-        ),
+        )
+    }
+}
+
+/// The Entra ID token gauges, from every token cell.
+fn export_tokens(metrics: &Metrics) {
+    let now = std::time::SystemTime::now();
+    for c in crate::entra::cell::statuses() {
+        let l = [c.alias.as_str()];
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        metrics
+            .entra_tokens
+            .with_label_values(&l)
+            .set(count(c.refreshed));
+        metrics
+            .entra_token_failures
+            .with_label_values(&l)
+            .set(count(c.failed));
+        let left = c
+            .expires_at
+            .and_then(|e| e.duration_since(now).ok())
+            .unwrap_or_default();
+        metrics
+            .entra_token_expiry
+            .with_label_values(&l)
+            .set(left.as_secs_f64());
+        metrics
+            .entra_authority_up
+            .with_label_values(&l)
+            .set(i64::from(c.unavailable.is_none()));
     }
 }
 

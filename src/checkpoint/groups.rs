@@ -142,9 +142,9 @@ pub fn committed_offsets(
 ) -> Result<Vec<(String, i32, i64)>, CheckpointError> {
     let deadline = Instant::now() + timeout;
     let what = format!("reading the committed offsets of consumer group '{group}'");
-    let consumer: BaseConsumer<ReaderContext> = group_consumer(config, group)
-        .create_with_context(ReaderContext)
-        .map_err(kafka(what.clone()))?;
+    let consumer: BaseConsumer<ReaderContext> =
+        crate::cluster::oauth::create(&group_consumer(config, group), ReaderContext)
+            .map_err(kafka(what.clone()))?;
     let md = consumer
         .fetch_metadata(None, left(deadline))
         .map_err(kafka(format!("{what}: listing the topics")))?;
@@ -220,9 +220,9 @@ pub fn commit_group_offsets(
             members: described.members,
         });
     }
-    let consumer: BaseConsumer<ReaderContext> = group_consumer(config, group)
-        .create_with_context(ReaderContext)
-        .map_err(kafka(what.clone()))?;
+    let consumer: BaseConsumer<ReaderContext> =
+        crate::cluster::oauth::create(&group_consumer(config, group), ReaderContext)
+            .map_err(kafka(what.clone()))?;
     // Reach the group coordinator first, within the deadline: a synchronous commit waits
     // without limit for a coordinator it cannot find, and librdkafka reports the result of an
     // asynchronous manual commit to nobody (no offset_commit_cb is set by rdkafka).
@@ -263,9 +263,7 @@ fn plain_consumer(
     what: &str,
 ) -> Result<BaseConsumer<ReaderContext>, CheckpointError> {
     config.remove("group.id");
-    config
-        .create_with_context(ReaderContext)
-        .map_err(kafka(what))
+    crate::cluster::oauth::create(&config, ReaderContext).map_err(kafka(what))
 }
 
 /// Settings of a consumer that speaks for `group` without joining it or committing by itself.

@@ -74,6 +74,7 @@ pub fn execute(args: &CheckpointsArgs) -> ExitCode {
 
 fn run(args: &CheckpointsArgs) -> Result<(), CommandError> {
     let t = topology::load(&args.common.config)?;
+    let _tokens = crate::entra::Tokens::in_background(&t)?;
     let (checkpoints, via_lines) = collect(&t, args.group.as_deref())?;
     let now = now_ms();
     let mut lines: Vec<Line> = checkpoints

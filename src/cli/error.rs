@@ -35,6 +35,9 @@ pub enum CommandError {
     /// Refused for safety (exit 3).
     #[error("{0}")]
     Refused(String),
+    /// No Entra ID token for a cluster (exit 1).
+    #[error(transparent)]
+    Entra(#[from] crate::entra::EntraError),
 }
 
 impl CommandError {
@@ -45,7 +48,8 @@ impl CommandError {
             CommandError::Refused(_) => EXIT_REFUSED,
             CommandError::Cluster { .. }
             | CommandError::Connection(_)
-            | CommandError::Offsets(_) => EXIT_FAILURE,
+            | CommandError::Offsets(_)
+            | CommandError::Entra(_) => EXIT_FAILURE,
         }
     }
 

@@ -54,6 +54,7 @@ pub fn execute(args: &FailoverArgs) -> ExitCode {
 fn run(args: &FailoverArgs) -> Result<(), CommandError> {
     let mv = &args.r#move;
     let t = topology::load(&args.common.config)?;
+    let _tokens = crate::entra::Tokens::in_background(&t)?;
     let plan = plan::plan(&t, mv)?;
     let to = &t.clusters[&mv.to];
     super::topics::list_topics(to, CLUSTER_TIMEOUT)?;

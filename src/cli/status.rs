@@ -105,6 +105,13 @@ pub fn execute(args: &StatusArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let _tokens = match crate::entra::Tokens::in_background(&t) {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            super::fatal_line(args.common.log_format, &format!("hubmirror: {e}"));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let status = collect(&t);
     let unreachable = status.clusters.iter().any(|c| c.error.is_some());
     if args.json {

@@ -69,6 +69,13 @@ pub fn execute(args: &TopicsArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let _tokens = match crate::entra::Tokens::in_background(&t) {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            super::fatal_line(args.common.log_format, &format!("hubmirror: {e}"));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let mut listed: BTreeMap<&str, TopicList> = BTreeMap::new();
     for alias in t.flows.iter().flat_map(|f| [&f.source, &f.target]) {
         if listed.contains_key(alias.as_str()) {
@@ -254,8 +261,7 @@ pub fn list_topics_with(
             t.as_millis().to_string(),
         );
     }
-    let producer: BaseProducer<ListContext> = cfg
-        .create_with_context(ctx)
+    let producer: BaseProducer<ListContext> = cluster::oauth::create(&cfg, ctx)
         .map_err(|e| fail("cannot create a client", e.to_string(), None))?;
     let producer = Arc::new(producer);
     let (done_tx, done_rx) = std_mpsc::channel();
@@ -330,6 +336,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ClientContext for ListContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::entra::oauth_token(oauthbearer_config)
+    }
+
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match self.inner.recognise(log_message) {
             Some(p) => *lock(&self.problem) = Some(p),

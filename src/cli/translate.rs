@@ -26,6 +26,7 @@ pub fn execute(args: &TranslateArgs) -> ExitCode {
 
 fn run(args: &TranslateArgs) -> Result<(), CommandError> {
     let t = topology::load(&args.common.config)?;
+    let _tokens = crate::entra::Tokens::in_background(&t)?;
     let plan = plan::plan(&t, &args.r#move)?;
     if args.r#move.json {
         println!("{}", to_json(&plan.rows)?);

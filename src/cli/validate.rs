@@ -10,8 +10,8 @@ use regex::Regex;
 use crate::cli::opt::ValidateArgs;
 use crate::cluster::security_protocol;
 use crate::naming::Naming;
-use crate::topology::event_hubs;
 use crate::topology::{self, Cluster, Flow, Policy, Topology};
+use crate::topology::{entra, event_hubs};
 
 /// Runs `validate`: exit 0 and the summary on stdout, or exit 2 and the error on stderr.
 pub fn execute(args: &ValidateArgs) -> ExitCode {
@@ -84,19 +84,23 @@ fn cluster(out: &mut String, c: &Cluster) {
     };
     let _ = writeln!(out, "    tls: {tls}");
     let auth = match (&c.event_hubs, &c.sasl) {
-        (Some(eh), _) => {
-            let mut s = format!(
-                "SASL PLAIN as {} (Event Hubs namespace {}, key name {}",
-                event_hubs::SASL_USERNAME,
-                eh.namespace_host,
-                eh.key_name
-            );
-            if let Some(hub) = &eh.entity_path {
-                let _ = write!(s, ", entity path {hub}");
+        (Some(eh), _) => match (eh.shared_access_key(), eh.entra()) {
+            (Some(k), _) => {
+                let mut s = format!(
+                    "SASL PLAIN as {} (Event Hubs namespace {}, key name {}",
+                    event_hubs::SASL_USERNAME,
+                    eh.namespace_host,
+                    k.key_name
+                );
+                if let Some(hub) = &k.entity_path {
+                    let _ = write!(s, ", entity path {hub}");
+                }
+                s.push(')');
+                s
             }
-            s.push(')');
-            s
-        }
+            (None, Some(e)) => entra_line(&eh.namespace_host, e),
+            (None, None) => String::new(),
+        },
         (None, Some(sasl)) => format!("SASL {} as {}", sasl.mechanism.as_str(), sasl.username),
         (None, None) => "none".to_string(),
     };
@@ -193,6 +197,59 @@ fn remote_of(p: &str, f: &Flow, naming: &Naming) -> String {
             Policy::Identity => "<match> (same name)".to_string(),
         }
     }
+}
+
+/// The `auth:` line of an Entra ID namespace: the mode, who, and where tokens come from (never
+/// a secret).
+fn entra_line(host: &str, e: &entra::Entra) -> String {
+    use entra::{EntraCredential, IdentityEndpoint, SecretSource};
+    let who = match &e.credential {
+        EntraCredential::ClientSecret {
+            tenant_id,
+            client_id,
+            secret,
+        } => format!(
+            "application {client_id} in tenant {tenant_id}, secret {}",
+            match secret {
+                SecretSource::Value(_) => "given inline".to_string(),
+                SecretSource::File(f) => format!("from {}", f.display()),
+            }
+        ),
+        EntraCredential::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            token_file,
+        } => format!(
+            "application {client_id} in tenant {tenant_id}, federated token from {}",
+            token_file.display()
+        ),
+        EntraCredential::ManagedIdentity {
+            client_id,
+            endpoint,
+        } => format!(
+            "{} from {}",
+            client_id
+                .as_deref()
+                .map_or("the system-assigned identity".to_string(), |c| format!(
+                    "user-assigned identity {c}"
+                )),
+            match endpoint {
+                IdentityEndpoint::Imds(url) => format!("the instance metadata service at {url}"),
+                IdentityEndpoint::AppService { endpoint, .. } => {
+                    format!("IDENTITY_ENDPOINT {endpoint}")
+                }
+            }
+        ),
+    };
+    let authority = match &e.credential {
+        EntraCredential::ManagedIdentity { .. } => String::new(),
+        _ => format!(", authority {}", e.authority_host),
+    };
+    format!(
+        "SASL OAUTHBEARER, Entra ID {} (Event Hubs namespace {host}: {who}{authority}; scope \
+         https://{host}/.default)",
+        e.credential.mode()
+    )
 }
 
 #[cfg(test)]

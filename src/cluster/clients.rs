@@ -95,7 +95,7 @@ fn consumer_from<C: ConsumerContext + 'static>(
     if cluster.event_hubs.is_some() {
         set_defaults(&mut cfg, super::event_hubs_consumer_defaults());
     }
-    cfg.create_with_context(ctx)
+    super::oauth::create(&cfg, ctx)
 }
 
 /// A flow's source consumer: [`consumer`] in the flow's group as instance `instance` (its
@@ -208,7 +208,7 @@ pub fn dead_letter_producer(
 
 /// A producer with `role` settings, the cluster's `compression`, then [`PRODUCER_DEFAULTS`],
 /// each under the user's `client:` settings.
-fn producer_with<C: ClientContext, P: FromClientConfigAndContext<C>>(
+fn producer_with<C: ClientContext, P: FromClientConfigAndContext<C> + super::oauth::Native>(
     cluster: &Cluster,
     ctx: C,
     role: &[(&str, &str)],
@@ -220,7 +220,7 @@ fn producer_with<C: ClientContext, P: FromClientConfigAndContext<C>>(
         &[("compression.type", cluster.compression.as_str())],
     );
     set_defaults(&mut cfg, PRODUCER_DEFAULTS);
-    cfg.create_with_context(ctx)
+    super::oauth::create(&cfg, ctx)
 }
 
 /// The largest record (key + value + headers) hubmirror's producer sends to `cluster`:
@@ -239,7 +239,7 @@ pub fn admin(
     cluster: &Cluster,
     ctx: ClusterContext,
 ) -> Result<AdminClient<ClusterContext>, KafkaError> {
-    super::client_config(cluster).create_with_context(ctx)
+    super::oauth::create(&super::client_config(cluster), ctx)
 }
 
 /// Sets each key that is not set yet.

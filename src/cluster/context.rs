@@ -179,7 +179,8 @@ impl ClusterContext {
         &self.alias
     }
 
-    /// `text` with every secret replaced by `***`.
+    /// `text` with every secret, and anything that looks like a JWT (an Entra ID token), replaced
+    /// by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in self.secrets.iter() {
@@ -187,7 +188,7 @@ impl ClusterContext {
                 out = out.replace(s.as_str(), "***");
             }
         }
-        out
+        redact_jwts(&out)
     }
 
     fn report(&self, what: &'static str, reason: &str) {
@@ -240,6 +241,15 @@ impl ClusterContext {
 }
 
 impl ClientContext for ClusterContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::entra::oauth_token(oauthbearer_config)
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         let msg = self.redact(strip_thread(log_message));
         let cluster = &*self.alias;
@@ -329,6 +339,26 @@ impl ClientContext for ClusterContext {
 
 impl ConsumerContext for ClusterContext {}
 
+/// `text` with every JWT (`eyJ...` base64url segments joined by dots) replaced by `***`.
+pub fn redact_jwts(text: &str) -> String {
+    if !text.contains("eyJ") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("eyJ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
+            .unwrap_or(tail.len());
+        out.push_str("***");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether librdkafka's fatal-error text is the idempotent producer's gap-less guarantee
 /// (`enable.gapless.guarantee`): a batch failed for good and later ones were not written.
 fn is_gapless_failure(reason: &str) -> bool {
@@ -344,6 +374,15 @@ fn is_gapless_failure(reason: &str) -> bool {
 pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::entra::oauth_token(oauthbearer_config)
+    }
+
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(fac, "librdkafka: {}", strip_thread(log_message));
     }
@@ -374,7 +413,7 @@ pub fn end_reader(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest");
-    config.create_with_context(ReaderContext)
+    super::oauth::create(&config, ReaderContext)
 }
 
 #[cfg(test)]

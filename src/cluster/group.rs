@@ -77,7 +77,7 @@ pub fn describe_members(
     config.remove("group.id");
     drop_producer_settings(&mut config);
     let consumer: BaseConsumer<ReaderContext> =
-        config.create_with_context(ReaderContext).map_err(fail)?;
+        super::oauth::create(&config, ReaderContext).map_err(fail)?;
     let list = consumer
         .fetch_group_list(Some(group), timeout)
         .map_err(fail)?;

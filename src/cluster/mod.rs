@@ -9,6 +9,7 @@ pub mod context;
 pub mod diagnose;
 pub mod group;
 pub mod metadata;
+pub mod oauth;
 pub mod stats;
 
 use rdkafka::ClientConfig;
@@ -42,6 +43,7 @@ pub fn event_hubs_consumer_defaults() -> &'static [(&'static str, &'static str)]
 /// `sasl` (always present for Event Hubs).
 pub fn security_protocol(cluster: &Cluster) -> &'static str {
     let tls = cluster.tls.is_some() || cluster.event_hubs.is_some();
+    // An Event Hubs namespace always authenticates: PLAIN or OAUTHBEARER.
     let sasl = cluster.sasl.is_some() || cluster.event_hubs.is_some();
     match (tls, sasl) {
         (false, false) => "PLAINTEXT",
@@ -61,10 +63,26 @@ pub fn client_config(cluster: &Cluster) -> ClientConfig {
         cfg.set("sasl.mechanism", sasl.mechanism.as_str());
         cfg.set("sasl.username", &sasl.username);
         cfg.set("sasl.password", sasl.password.expose());
-    } else if let Some(eh) = &cluster.event_hubs {
+    } else if let Some(k) = cluster
+        .event_hubs
+        .as_ref()
+        .and_then(|e| e.shared_access_key())
+    {
         cfg.set("sasl.mechanism", "PLAIN");
         cfg.set("sasl.username", event_hubs::SASL_USERNAME);
-        cfg.set("sasl.password", eh.connection_string.expose());
+        cfg.set("sasl.password", k.connection_string.expose());
+    } else if cluster
+        .event_hubs
+        .as_ref()
+        .is_some_and(|e| e.entra().is_some())
+    {
+        // Tokens come from the cluster's token source (crate::entra) through the client
+        // context; the config names the cell to read (see `oauth`).
+        cfg.set("sasl.mechanism", "OAUTHBEARER");
+        cfg.set(
+            "sasl.oauthbearer.config",
+            crate::entra::config_key(&cluster.alias),
+        );
     }
     if let Some(ca) = cluster.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
         cfg.set("ssl.ca.location", ca.to_string_lossy());
@@ -103,12 +121,15 @@ pub fn describe(cluster: &Cluster) -> String {
         ));
     }
     if let Some(eh) = &cluster.event_hubs {
-        s.push_str(&format!(
-            ", Event Hubs namespace {}, key name {}",
-            eh.namespace_host, eh.key_name
-        ));
-        if let Some(hub) = &eh.entity_path {
-            s.push_str(&format!(", entity path {hub}"));
+        s.push_str(&format!(", Event Hubs namespace {}", eh.namespace_host));
+        if let Some(k) = eh.shared_access_key() {
+            s.push_str(&format!(", key name {}", k.key_name));
+            if let Some(hub) = &k.entity_path {
+                s.push_str(&format!(", entity path {hub}"));
+            }
+        }
+        if let Some(e) = eh.entra() {
+            s.push_str(&format!(", Entra ID ({})", e.credential.mode()));
         }
     }
     s
@@ -159,11 +180,33 @@ pub fn secrets(cluster: &Cluster) -> Vec<String> {
     if let Some(sasl) = &cluster.sasl {
         out.push(sasl.password.expose().to_string());
     }
-    if let Some(eh) = &cluster.event_hubs {
-        let cs = eh.connection_string.expose();
+    if let Some(k) = cluster
+        .event_hubs
+        .as_ref()
+        .and_then(|e| e.shared_access_key())
+    {
+        let cs = k.connection_string.expose();
         out.push(cs.to_string());
         if let Some(key) = event_hubs::shared_access_key(cs) {
             out.push(key.to_string());
+        }
+    }
+    if let Some(e) = cluster.event_hubs.as_ref().and_then(|e| e.entra()) {
+        use crate::topology::entra::{EntraCredential, IdentityEndpoint, SecretSource};
+        match &e.credential {
+            EntraCredential::ClientSecret { secret, .. } => match secret {
+                SecretSource::Value(v) => out.push(v.expose().to_string()),
+                SecretSource::File(f) => {
+                    if let Ok(v) = std::fs::read_to_string(f) {
+                        out.push(v.trim().to_string());
+                    }
+                }
+            },
+            EntraCredential::ManagedIdentity {
+                endpoint: IdentityEndpoint::AppService { header, .. },
+                ..
+            } => out.push(header.expose().to_string()),
+            _ => {}
         }
     }
     for (k, v) in &cluster.client {
@@ -211,7 +254,11 @@ mod tests {
             sasl: Some(Sasl {
                 mechanism: SaslMechanism::Plain,
                 username: event_hubs::SASL_USERNAME.into(),
-                password: eh.connection_string.clone(),
+                password: eh
+                    .shared_access_key()
+                    .expect("a connection string")
+                    .connection_string
+                    .clone(),
             }),
             event_hubs: Some(eh),
             client: BTreeMap::from([("request.timeout.ms".into(), "90000".into())]),

@@ -8,7 +8,7 @@ use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
 
 use super::RunError;
-use crate::cluster::{clients, ClusterContext, FatalClusterError};
+use crate::cluster::{clients, oauth, ClusterContext, FatalClusterError};
 use crate::topology::Topology;
 
 /// Per cluster: one producer and one admin client, shared by every task writing to it (flows
@@ -47,10 +47,10 @@ impl<'t> Clients<'t> {
             clients::producer(cluster, ctx()).map_err(RunError::client(alias, "producer"))?;
         let admin =
             clients::admin(cluster, ctx()).map_err(RunError::client(alias, "admin client"))?;
-        let c = ClusterClients {
-            producer,
-            admin: Arc::new(admin),
-        };
+        let admin = Arc::new(admin);
+        // Nobody polls an admin client: it gets each new Entra ID token pushed.
+        oauth::keep_fresh(&crate::cluster::client_config(cluster), &admin);
+        let c = ClusterClients { producer, admin };
         self.by_alias.insert(alias.to_string(), c.clone());
         Ok(c)
     }

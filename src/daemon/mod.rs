@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::cluster::FatalClusterError;
+use crate::entra::{EntraError, Tokens};
 use crate::flow::FlowError;
 use crate::metrics::Metrics;
 use crate::naming::Naming;
@@ -68,6 +70,9 @@ pub enum RunError {
     /// No usable instance name.
     #[error(transparent)]
     Instance(#[from] crate::instance::InstanceError),
+    /// No Entra ID token for a cluster: refused, or its authority unreachable.
+    #[error(transparent)]
+    Entra(#[from] EntraError),
     /// The HTTP listener cannot be bound.
     #[error("cannot listen on {addr} (metrics.listen): {source}; choose a free address")]
     Listen {
@@ -117,6 +122,10 @@ pub async fn run(
             source,
         })?;
 
+    // Entra ID clusters: a first token before any client connects, then fresh ones.
+    let tokens = Tokens::first(&t, None, &shutdown).await?;
+    let token_tasks = tokens.keep_fresh(&shutdown);
+
     let (fatal_tx, fatal_rx) = mpsc::unbounded_channel();
     let shared = tasks::Shared {
         topology: &t,
@@ -143,7 +152,7 @@ pub async fn run(
     // Only the clients hold the fatal channel from here on: it closes when they are gone.
     drop(shared);
 
-    let (result, stopping) = supervise(running.flows, fatal_rx, &shutdown).await;
+    let (result, stopping) = supervise(running.flows, (fatal_rx, token_tasks), &shutdown).await;
     // The flows recorded their last batches: publish them, within what is left of the stop.
     running.flows_done.cancel();
     let mut publishers = running.segments;
@@ -170,7 +179,10 @@ pub async fn run(
 /// when stopping began.
 async fn supervise(
     mut flows: FlowTasks,
-    mut fatal: mpsc::UnboundedReceiver<FatalClusterError>,
+    (mut fatal, mut tokens): (
+        mpsc::UnboundedReceiver<FatalClusterError>,
+        JoinSet<Result<(), EntraError>>,
+    ),
     shutdown: &CancellationToken,
 ) -> (Result<(), RunError>, std::time::Instant) {
     let mut failure: Option<RunError> = None;
@@ -178,6 +190,10 @@ async fn supervise(
         tokio::select! {
             Some(e) = fatal.recv() => {
                 failure.get_or_insert(RunError::Cluster(e));
+                break;
+            }
+            Some(Ok(Err(e))) = tokens.join_next() => {
+                failure.get_or_insert(RunError::Entra(e));
                 break;
             }
             joined = flows.join_next() => match joined {

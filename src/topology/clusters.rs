@@ -11,7 +11,7 @@ use super::locate::child;
 use super::model::{Cluster, Compression, Sasl, SaslMechanism, Tls};
 use super::raw::{RawCluster, RawEventHubs, RawSasl, RawTls};
 use super::Secret;
-use crate::topology::EventHubs;
+use crate::topology::{EventHubs, EventHubsAuth};
 
 /// Whether `alias` matches `[a-z][a-z0-9_-]*`.
 pub(crate) fn valid_alias(alias: &str) -> bool {
@@ -70,22 +70,24 @@ pub(crate) fn cluster(
                 &child(&p, "sasl"),
                 format!(
                     "`sasl` cannot be combined with `event_hubs` in {p}: an Event Hubs namespace \
-                     authenticates with its connection string (SASL PLAIN as $ConnectionString); \
-                     remove `sasl`"
+                     authenticates with its connection string (SASL PLAIN as $ConnectionString) \
+                     or with Entra ID (`event_hubs.entra`); remove `sasl`"
                 ),
             ));
         }
         let eh = event_hubs_of(&child(&p, "event_hubs"), eh, ctx)?;
+        // The connection string is the SASL PLAIN password; Entra ID tokens are not `sasl`.
+        let sasl = eh.shared_access_key().map(|k| Sasl {
+            mechanism: SaslMechanism::Plain,
+            username: event_hubs::SASL_USERNAME.to_string(),
+            password: k.connection_string.clone(),
+        });
         return Ok(Cluster {
             alias: alias.to_string(),
             bootstrap_servers: bootstrap_given.unwrap_or_else(|| event_hubs::bootstrap(&eh)),
             // Event Hubs is TLS only; `tls:` may still name a CA (emulator, private CA).
             tls: Some(tls.unwrap_or_default()),
-            sasl: Some(Sasl {
-                mechanism: SaslMechanism::Plain,
-                username: event_hubs::SASL_USERNAME.to_string(),
-                password: eh.connection_string.clone(),
-            }),
+            sasl,
             event_hubs: Some(eh),
             client,
             heartbeats,
@@ -264,6 +266,55 @@ fn sasl(p: &str, raw: RawSasl, ctx: &Ctx<'_>) -> Result<Sasl, TopologyError> {
 }
 
 fn event_hubs_of(p: &str, raw: RawEventHubs, ctx: &Ctx<'_>) -> Result<EventHubs, TopologyError> {
+    if let Some(entra) = raw.entra {
+        if raw.connection_string.is_some() || raw.connection_string_file.is_some() {
+            let key = if raw.connection_string.is_some() {
+                "connection_string"
+            } else {
+                "connection_string_file"
+            };
+            return Err(ctx.invalid_key(
+                &child(p, key),
+                format!(
+                    "{p}: give either a connection string or `entra`, not both (a namespace \
+                     with local authentication disabled takes only Entra ID)"
+                ),
+            ));
+        }
+        let namespace = raw.namespace.ok_or_else(|| TopologyError::MissingKey {
+            at: ctx.loc(ctx.index.key(p)),
+            key: "namespace".to_string(),
+            parent: p.to_string(),
+            hint: "; with `entra`, name the namespace host, e.g. \
+                   `namespace: myns.servicebus.windows.net`"
+                .to_string(),
+        })?;
+        let namespace_host = namespace_host(&child(p, "namespace"), &namespace, ctx)?;
+        let entra = super::entra::entra(&child(p, "entra"), entra, ctx)?;
+        return Ok(EventHubs {
+            namespace_host,
+            kafka_port: event_hubs::KAFKA_PORT,
+            auth: EventHubsAuth::Entra(entra),
+        });
+    }
+    if raw.namespace.is_some() {
+        return Err(ctx.invalid_key(
+            &child(p, "namespace"),
+            format!(
+                "{p}.namespace goes with `entra`; a connection string names its namespace in \
+                 `Endpoint=sb://...`: remove `namespace`"
+            ),
+        ));
+    }
+    if raw.connection_string.is_none() && raw.connection_string_file.is_none() {
+        return Err(ctx.invalid_key(
+            p,
+            format!(
+                "{p}: missing `connection_string` (or `connection_string_file`, or `entra` with \
+                 `namespace` for Microsoft Entra ID); give exactly one"
+            ),
+        ));
+    }
     let (path, value, from_file) = one_of(
         p,
         ("connection_string", raw.connection_string),
@@ -284,6 +335,26 @@ fn event_hubs_of(p: &str, raw: RawEventHubs, ctx: &Ctx<'_>) -> Result<EventHubs,
     } else {
         parse_connection_string(&value)
             .map_err(|e| ctx.invalid_at(&path, format!("{path} is not valid: {e}")))
+    }
+}
+
+/// A namespace host: a DNS name (`myns.servicebus.windows.net`), no scheme, port or path.
+fn namespace_host(path: &str, v: &str, ctx: &Ctx<'_>) -> Result<String, TopologyError> {
+    let h = v.trim();
+    let ok = !h.is_empty()
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if ok {
+        Ok(h.to_ascii_lowercase())
+    } else {
+        Err(ctx.invalid_at(
+            path,
+            format!(
+                "{path} `{h}` is not a namespace host: write it as \
+                 `myns.servicebus.windows.net` (no `sb://`, port or path; \
+                 `bootstrap_servers` overrides the `<namespace>:9093` endpoint)"
+            ),
+        ))
     }
 }
 

@@ -19,12 +19,24 @@ pub(crate) struct Ctx<'a> {
     pub base: PathBuf,
     /// Key path → position.
     pub index: &'a Index,
+    /// Environment lookup (the process environment, or a test's).
+    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(file: &'a Path, index: &'a Index) -> Self {
+    pub fn new(file: &'a Path, index: &'a Index, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ctx { file, base, index }
+        Ctx {
+            file,
+            base,
+            index,
+            env,
+        }
+    }
+
+    /// The environment variable `name`, if set.
+    pub fn env(&self, name: &str) -> Option<String> {
+        (self.env)(name)
     }
 
     pub fn loc(&self, pos: Pos) -> Location {

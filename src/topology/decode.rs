@@ -205,7 +205,7 @@ mod tests {
     fn err(text: &str) -> String {
         let file = Path::new("t.yaml");
         let (v, ix) = locate::parse(file, text).expect("yaml");
-        let ctx = Ctx::new(file, &ix);
+        let ctx = Ctx::new(file, &ix, &|_| None);
         decode(&v, &ctx).map(|_| ()).unwrap_err().to_string()
     }
 

@@ -2,8 +2,8 @@
 //! key name are read off the string; the whole string is the SASL PLAIN password, with the
 //! literal user name `$ConnectionString`.
 
-use super::EventHubs;
 use super::Secret;
+use super::{EventHubs, EventHubsAuth, SharedAccessKey};
 
 /// The Kafka endpoint port of an Event Hubs namespace.
 pub const KAFKA_PORT: u16 = 9093;
@@ -116,9 +116,11 @@ pub fn parse_connection_string(s: &str) -> Result<EventHubs, ConnectionStringErr
     Ok(EventHubs {
         namespace_host,
         kafka_port,
-        key_name: key_name.to_string(),
-        entity_path: entity_path.filter(|v| !v.is_empty()).map(str::to_string),
-        connection_string: Secret::new(s),
+        auth: EventHubsAuth::ConnectionString(SharedAccessKey {
+            key_name: key_name.to_string(),
+            entity_path: entity_path.filter(|v| !v.is_empty()).map(str::to_string),
+            connection_string: Secret::new(s),
+        }),
     })
 }
 
@@ -208,10 +210,11 @@ mod tests {
         for (s, want) in cases {
             let eh = parse_connection_string(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(eh.namespace_host, want.host, "{s}");
-            assert_eq!(eh.key_name, want.key_name, "{s}");
-            assert_eq!(eh.entity_path.as_deref(), want.entity, "{s}");
+            let k = eh.shared_access_key().expect("a connection string");
+            assert_eq!(k.key_name, want.key_name, "{s}");
+            assert_eq!(k.entity_path.as_deref(), want.entity, "{s}");
             assert_eq!(
-                eh.connection_string.expose(),
+                k.connection_string.expose(),
                 s,
                 "the password is the whole string"
             );

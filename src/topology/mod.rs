@@ -15,6 +15,9 @@ mod bootstrap;
 mod clusters;
 mod ctx;
 mod decode;
+pub mod entra;
+#[cfg(test)]
+mod entra_tests;
 mod error;
 pub mod event_hubs;
 mod interpolate;
@@ -59,7 +62,7 @@ pub fn parse_with_env(
 ) -> Result<Topology, TopologyError> {
     let (mut value, index) = locate::parse(file_name, text)?;
     interpolate::interpolate(&mut value, "", file_name, &index, env)?;
-    let ctx = ctx::Ctx::new(file_name, &index);
+    let ctx = ctx::Ctx::new(file_name, &index, env);
     let raw = decode::decode(&value, &ctx)?;
     resolve::resolve(raw, &ctx)
 }

@@ -137,19 +137,53 @@ pub struct Sasl {
     pub password: Secret,
 }
 
-/// An Event Hubs namespace, from its connection string.
+/// An Event Hubs namespace: its Kafka endpoint and how hubmirror signs in.
 #[derive(Debug, Clone)]
 pub struct EventHubs {
     /// Namespace host, e.g. `myns.servicebus.windows.net`.
     pub namespace_host: String,
     /// The Kafka endpoint's port: 9093, or the port written in `Endpoint` (emulators).
     pub kafka_port: u16,
+    /// A shared-access-key connection string, or Microsoft Entra ID.
+    pub auth: EventHubsAuth,
+}
+
+/// How hubmirror authenticates to an Event Hubs namespace.
+#[derive(Debug, Clone)]
+pub enum EventHubsAuth {
+    /// SASL PLAIN as `$ConnectionString` with a shared-access-key connection string.
+    ConnectionString(SharedAccessKey),
+    /// SASL OAUTHBEARER with Microsoft Entra ID access tokens.
+    Entra(super::entra::Entra),
+}
+
+/// A shared-access-key connection string and what is read off it.
+#[derive(Debug, Clone)]
+pub struct SharedAccessKey {
     /// `SharedAccessKeyName` (not secret).
     pub key_name: String,
     /// `EntityPath`, when the string is scoped to one event hub.
     pub entity_path: Option<String>,
     /// The whole connection string: the SASL password.
     pub connection_string: Secret,
+}
+
+impl EventHubs {
+    /// The connection string, when the namespace is reached with one.
+    pub fn shared_access_key(&self) -> Option<&SharedAccessKey> {
+        match &self.auth {
+            EventHubsAuth::ConnectionString(k) => Some(k),
+            EventHubsAuth::Entra(_) => None,
+        }
+    }
+
+    /// The Entra ID settings, when the namespace is reached with tokens.
+    pub fn entra(&self) -> Option<&super::entra::Entra> {
+        match &self.auth {
+            EventHubsAuth::Entra(e) => Some(e),
+            EventHubsAuth::ConnectionString(_) => None,
+        }
+    }
 }
 
 /// One direction of replication.

@@ -85,10 +85,42 @@ pub(crate) struct RawSasl {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEventHubs {
     /// `Endpoint=sb://<ns>.../;SharedAccessKeyName=...;SharedAccessKey=...`; exactly one of
-    /// `connection_string` / `connection_string_file`.
+    /// `connection_string` / `connection_string_file` / `entra`.
     pub connection_string: Option<String>,
     /// A file holding the connection string (trailing whitespace is ignored).
     pub connection_string_file: Option<String>,
+    /// The namespace host (`myns.servicebus.windows.net`); required with `entra` (a connection
+    /// string names its namespace itself).
+    pub namespace: Option<String>,
+    /// Microsoft Entra ID instead of a connection string.
+    #[serde(default, deserialize_with = "present")]
+    pub entra: Option<RawEntra>,
+}
+
+/// `event_hubs.entra`: exactly one credential (secret, workload identity, managed identity).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntra {
+    /// Directory (tenant) id or domain; from `AZURE_TENANT_ID` under workload identity.
+    pub tenant_id: Option<String>,
+    /// Application (client) id; from `AZURE_CLIENT_ID` under workload identity; for a managed
+    /// identity, the user-assigned identity's client id (optional).
+    pub client_id: Option<String>,
+    /// The application's client secret (use `${VAR}`).
+    pub client_secret: Option<String>,
+    /// A file holding the client secret, read again for every token.
+    pub client_secret_file: Option<String>,
+    /// `true`: AKS workload identity (a federated token file exchanged for tokens).
+    pub workload_identity: Option<String>,
+    /// The federated token file; from `AZURE_FEDERATED_TOKEN_FILE` under workload identity.
+    pub token_file: Option<String>,
+    /// `true`: a managed identity.
+    pub managed_identity: Option<String>,
+    /// Base URL of the instance metadata service (default `http://169.254.169.254`).
+    pub identity_endpoint: Option<String>,
+    /// `https://login.microsoftonline.com` unless set (`AZURE_AUTHORITY_HOST` under workload
+    /// identity).
+    pub authority_host: Option<String>,
 }
 
 /// One entry of `flows:`.

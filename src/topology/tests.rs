@@ -92,7 +92,10 @@ metrics:
         env("EVENTHUB_CONNECTION_STRING").expect("set")
     );
     assert_eq!(
-        eh.event_hubs.as_ref().map(|e| e.key_name.as_str()),
+        eh.event_hubs
+            .as_ref()
+            .and_then(|e| e.shared_access_key())
+            .map(|k| k.key_name.as_str()),
         Some("Root")
     );
     assert!(!eh.heartbeats && !eh.checkpoints);
@@ -199,11 +202,11 @@ fn error_messages() {
         ),
         (
             "clusters:\n  a:\n    sasl: {username: u, password: p}\n    event_hubs: {connection_string: x}\nflows: []\n",
-            "t.yaml:3:5: `sasl` cannot be combined with `event_hubs` in clusters.a: an Event Hubs namespace authenticates with its connection string (SASL PLAIN as $ConnectionString); remove `sasl`",
+            "t.yaml:3:5: `sasl` cannot be combined with `event_hubs` in clusters.a: an Event Hubs namespace authenticates with its connection string (SASL PLAIN as $ConnectionString) or with Entra ID (`event_hubs.entra`); remove `sasl`",
         ),
         (
             "clusters:\n  a:\n    event_hubs:\nflows: []\n",
-            "t.yaml:3:5: clusters.a.event_hubs: missing `connection_string` (or `connection_string_file`); give exactly one",
+            "t.yaml:3:5: clusters.a.event_hubs: missing `connection_string` (or `connection_string_file`, or `entra` with `namespace` for Microsoft Entra ID); give exactly one",
         ),
         (
             "clusters:\n  a: {}\nflows: []\n",
