@@ -102,6 +102,34 @@ impl TopologyBuilder {
         self
     }
 
+    /// An Event Hubs namespace signed in with Entra ID: the emulator `eh` (its bootstrap, its CA
+    /// trusted), namespace `namespace`, and `entra` (a YAML flow mapping, e.g.
+    /// `{managed_identity: true, identity_endpoint: "http://127.0.0.1:1"}`).
+    pub fn event_hubs_entra(
+        mut self,
+        alias: &str,
+        eh: &EventHubsEmulator,
+        namespace: &str,
+        entra: &str,
+    ) -> Self {
+        self.clusters.push(Cluster {
+            alias: alias.into(),
+            keys: vec![
+                ("bootstrap_servers".into(), quoted(&eh.bootstrap())),
+                (
+                    "event_hubs".into(),
+                    format!("{{namespace: {}, entra: {entra}}}", quoted(namespace)),
+                ),
+                (
+                    "tls".into(),
+                    format!("{{ca_file: {}}}", quoted(&eh.ca_file().to_string_lossy())),
+                ),
+            ],
+            client: Vec::new(),
+        });
+        self
+    }
+
     /// Sets `key` of cluster `alias` to `yaml` (e.g. `heartbeats`, `false`).
     pub fn set(mut self, alias: &str, key: &str, yaml: &str) -> Self {
         self.cluster_mut(alias).keys.push((key.into(), yaml.into()));

@@ -1,0 +1,53 @@
+//! Each mode replicates both ways exactly, over SASL OAUTHBEARER.
+
+use super::*;
+
+use support::hubmirror::Running;
+use support::kafka;
+use support::tansu::Tansu;
+
+const N: usize = 1_000;
+
+fn replicates_both_ways(mode: Mode) {
+    let onprem = Tansu::start();
+    let eh = emulator(Duration::from_secs(3600));
+    let work = Workdir::new();
+    let (entra, env) = entra_for(mode, &eh, &work);
+    let src = kafka::plain(&onprem.listener());
+    let ehc = eh.client_config();
+    kafka::create_topic(&src, "orders", 2);
+    kafka::create_topic(&ehc, "events", 2);
+    kafka::produce_test_records(&src, "orders", 2, 0..N, 1_700_000_000_000);
+    kafka::produce_test_records(&ehc, "events", 2, 0..N, 1_700_000_000_000);
+
+    let topo = write(&both_ways(&onprem, &eh, &entra, ("orders", "events")), &work);
+    let mut env = env_refs(&env);
+    env.push(("RUST_LOG", "debug"));
+    let mut run = Running::start(&topo, &env);
+    let to_eh = kafka::read_all(&ehc, "onprem.orders", N, Duration::from_secs(90));
+    eprintln!("{}", kafka::assert_exactly_once(&to_eh, &[("k", N)], &format!("{mode:?}: onprem → eventhub")));
+    let to_onprem = kafka::read_all(&src, "eventhub.events", N, Duration::from_secs(90));
+    eprintln!("{}", kafka::assert_exactly_once(&to_onprem, &[("k", N)], &format!("{mode:?}: eventhub → onprem")));
+    let stats = eh.entra_stats();
+    eprintln!("{mode:?}: emulator {stats:?}");
+    assert!(stats.oauthbearer_authentications > 0, "{mode:?}: hubmirror signed in with OAUTHBEARER");
+    run.stop_cleanly();
+    let out = run.output();
+    assert!(out.contains("Entra ID token obtained"), "{out}");
+    assert_no_secret(&out, &[SECRET], &format!("{mode:?}"));
+}
+
+#[test]
+fn client_secret_replicates_both_ways() {
+    replicates_both_ways(Mode::ClientSecret);
+}
+
+#[test]
+fn workload_identity_replicates_both_ways() {
+    replicates_both_ways(Mode::WorkloadIdentity);
+}
+
+#[test]
+fn managed_identity_replicates_both_ways() {
+    replicates_both_ways(Mode::ManagedIdentity);
+}

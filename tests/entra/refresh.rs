@@ -1,0 +1,86 @@
+//! Tokens of 20 s during a 90 s stream: refreshed ahead of expiry, connections re-authenticated,
+//! nothing lost, duplicated or reordered, no flow restart; an authority that stops answering for
+//! a while shows on `/readyz` and the metrics, and costs nothing while the token lasts.
+
+use std::time::Instant;
+
+use super::*;
+
+use support::hubmirror::{http_status, metric_sum, Running};
+use support::kafka::{self, Ledger, Stream};
+use support::tansu::Tansu;
+use support::wait_for;
+
+const LIFETIME: Duration = Duration::from_secs(20);
+const STREAM_FOR: Duration = Duration::from_secs(90);
+const RATE: u64 = 400;
+
+#[test]
+fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
+    let onprem = Tansu::start();
+    let eh = emulator(LIFETIME);
+    let work = Workdir::new();
+    let (entra, env) = entra_for(Mode::ClientSecret, &eh, &work);
+    let src = kafka::plain(&onprem.listener());
+    let ehc = eh.client_config();
+    kafka::create_topic(&src, "orders", 2);
+    kafka::create_topic(&ehc, "events", 1);
+    let topo = write(&both_ways(&onprem, &eh, &entra, ("orders", "events")), &work);
+    let addr = work.metrics_addr();
+    let mut env = env_refs(&env);
+    env.push(("RUST_LOG", "debug"));
+    let mut run = Running::start(&topo, &env);
+
+    let ledger = Ledger::start(&ehc, "onprem.orders");
+    let stream = Stream::start(&src, "orders", &[0, 1], "s", RATE);
+    let started = Instant::now();
+
+    // A third of the way in, the authority stops answering until /readyz says so.
+    std::thread::sleep(STREAM_FOR / 3);
+    eh.set_entra_available(false);
+    let line = wait_for("/readyz to name the unreachable authority", LIFETIME, || {
+        let (code, body) = http_status(&addr, "/readyz")?;
+        (code == 503 && body.contains("cannot refresh its Entra ID token")).then_some(body)
+    });
+    assert!(line.contains("cluster 'eventhub'"), "{line}");
+    let page = http_status(&addr, "/metrics").expect("metrics").1;
+    assert_eq!(
+        metric_sum(&page, "hubmirror_entra_authority_up", &["cluster=\"eventhub\""]),
+        0.0
+    );
+    eh.set_entra_available(true);
+    wait_for("/readyz ready again", LIFETIME, || {
+        let (code, _) = http_status(&addr, "/readyz")?;
+        (code == 200).then_some(())
+    });
+
+    let left = STREAM_FOR.saturating_sub(started.elapsed());
+    std::thread::sleep(left);
+    let sent = stream.stop();
+    let ended = Instant::now();
+    let tally = ledger.tally(&[&sent], Duration::from_secs(60));
+    let (gap, partition) = ledger.longest_pause("s", started, ended);
+    let page = http_status(&addr, "/metrics").expect("metrics").1;
+    let fetched = metric_sum(&page, "hubmirror_entra_tokens_fetched", &["cluster=\"eventhub\""]);
+    let restarts = metric_sum(&page, "hubmirror_flow_restarts_total", &[]);
+    let stats = eh.entra_stats();
+    eprintln!(
+        "20 s tokens, {} s stream: {tally:?}; tokens fetched {fetched}; emulator {stats:?}; \
+         largest gap between records {gap:?} (partition {partition}); flow restarts {restarts}",
+        STREAM_FOR.as_secs()
+    );
+    assert_eq!(
+        (tally.lost, tally.duplicated, tally.out_of_order),
+        (0, 0, 0),
+        "{tally:?}"
+    );
+    assert!(tally.sent > RATE * 60, "the stream ran: {tally:?}");
+    assert_eq!(restarts, 0.0, "no flow restarted");
+    // One token at start, then one every ~10 s (half the lifetime).
+    assert!(fetched >= 6.0, "tokens fetched: {fetched}");
+    assert!(stats.reauthentications > 0, "connections re-authenticated: {stats:?}");
+    assert_eq!(stats.sessions_expired, 0, "no connection outlived its token: {stats:?}");
+    assert!(gap < Duration::from_secs(5), "largest gap {gap:?}");
+    run.stop_cleanly();
+    assert_no_secret(&run.output(), &[SECRET], "20 s tokens");
+}
