@@ -73,7 +73,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 pub use control::{Compression, EmulatorStats};
-pub use entra::{EntraApp, EntraConfig, EntraStats, DEFAULT_NAMESPACE, DEFAULT_TENANT};
+pub use entra::{
+    EntraApp, EntraConfig, EntraStats, TokenIssuer, DEFAULT_NAMESPACE, DEFAULT_TENANT,
+};
 pub use tls::TlsError;
 
 /// Requests larger than this (the frame length, in bytes) make Event Hubs close the connection.

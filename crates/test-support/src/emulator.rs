@@ -21,7 +21,8 @@ use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use entra::{
-    EntraOptions, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_FEDERATED_SUBJECT, TEST_MANAGED_IDENTITY,
+    EntraOptions, EntraTokenContext, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_FEDERATED_SUBJECT,
+    TEST_MANAGED_IDENTITY,
 };
 pub use hubmirror_emulator::{EntraApp, EntraStats};
 pub use raw::{bearer_message, RawClient};

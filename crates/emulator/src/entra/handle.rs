@@ -3,12 +3,39 @@
 //!
 //! Every method answers `None` (or nothing, or zeros) for an emulator without Entra ID.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::info;
 
-use super::{EntraConfig, EntraStats};
+use super::{Entra, EntraConfig, EntraStats};
 use crate::Emulator;
+
+/// Issues access tokens with an emulator's key from any thread, e.g. in an rdkafka OAUTHBEARER
+/// token callback. Keeps working after the emulator stopped (a restart with
+/// [`Emulator::entra_config`] keeps the key, so its tokens stay valid).
+#[derive(Clone)]
+pub struct TokenIssuer(Arc<Entra>);
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("authority", &self.0.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// An access token for `client_id` for the namespace, valid for the configured lifetime
+    /// from now, and its expiry.
+    pub fn access_token(&self, client_id: &str) -> (String, SystemTime) {
+        let entra = &self.0;
+        let now = SystemTime::now();
+        let (token, exp) = entra.issue(client_id, &entra.audience(), now, entra.token_lifetime);
+        (token, SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+    }
+}
 
 impl Emulator {
     /// `http://127.0.0.1:<port>`: the authority host of the token endpoint
@@ -41,6 +68,11 @@ impl Emulator {
     pub fn access_token(&self, client_id: &str) -> Option<String> {
         let entra = self.shared.entra.as_ref()?;
         self.access_token_with(client_id, SystemTime::now(), entra.token_lifetime)
+    }
+
+    /// A handle that issues access tokens from any thread (see [`TokenIssuer`]).
+    pub fn token_issuer(&self) -> Option<TokenIssuer> {
+        self.shared.entra.clone().map(TokenIssuer)
     }
 
     /// Like [`Emulator::access_token`], issued at `issued_at` and valid for `lifetime` from

@@ -11,6 +11,8 @@
 
 mod aad;
 mod handle;
+
+pub use handle::TokenIssuer;
 pub(crate) mod http;
 pub(crate) mod jwt;
 pub(crate) mod oauthbearer;

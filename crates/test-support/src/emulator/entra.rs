@@ -1,9 +1,19 @@
 //! Namespaces that play Microsoft Entra ID: token endpoints (client secret, workload identity,
 //! IMDS and App Service managed identity) and SASL OAUTHBEARER on the Kafka listener.
 
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hubmirror_emulator::{EntraApp, EntraConfig, EntraStats, DEFAULT_NAMESPACE, DEFAULT_TENANT};
+use hubmirror_emulator::{
+    EntraApp, EntraConfig, EntraStats, TokenIssuer, DEFAULT_NAMESPACE, DEFAULT_TENANT,
+};
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::ProducerContext;
+use rdkafka::ClientConfig;
 
 use super::EventHubsEmulator;
 
@@ -148,5 +158,68 @@ impl EventHubsEmulator {
     /// Makes the token endpoints answer 503 for `duration` from now.
     pub fn entra_unavailable_for(&self, duration: Duration) {
         self.emulator.entra_unavailable_for(duration);
+    }
+}
+
+/// An rdkafka client context that authenticates with SASL OAUTHBEARER as `client_id`, with
+/// tokens issued directly by the emulator (what a client with a token callback does); counts
+/// the tokens librdkafka asked for. Use with [`EventHubsEmulator::oauth_client_config`].
+#[derive(Clone)]
+pub struct EntraTokenContext {
+    issuer: TokenIssuer,
+    client_id: String,
+    tokens: Arc<AtomicU64>,
+}
+
+impl EntraTokenContext {
+    /// How many tokens librdkafka asked for (the first, then one per refresh).
+    pub fn tokens_issued(&self) -> u64 {
+        self.tokens.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for EntraTokenContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(&self, _: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
+        let (token, expires) = self.issuer.access_token(&self.client_id);
+        self.tokens.fetch_add(1, Ordering::Relaxed);
+        let lifetime_ms = expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)?;
+        Ok(OAuthToken {
+            token,
+            principal_name: self.client_id.clone(),
+            lifetime_ms,
+        })
+    }
+}
+
+impl ProducerContext for EntraTokenContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+impl ConsumerContext for EntraTokenContext {}
+
+impl EventHubsEmulator {
+    /// A client config for SASL_SSL with OAUTHBEARER (the token comes from the context: see
+    /// [`EventHubsEmulator::oauth_context`]), the certificate verified against the CA.
+    pub fn oauth_client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap())
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "OAUTHBEARER")
+            .set("ssl.ca.location", self.ca_file().display().to_string());
+        c
+    }
+
+    /// A client context that authenticates as `client_id` with tokens from this emulator.
+    pub fn oauth_context(&self, client_id: &str) -> EntraTokenContext {
+        EntraTokenContext {
+            issuer: self.emulator.token_issuer().expect("an Entra ID namespace"),
+            client_id: client_id.to_string(),
+            tokens: Arc::default(),
+        }
     }
 }
