@@ -17,7 +17,6 @@ use kafka_protocol::protocol::{Message, StrBytes};
 use tracing::{debug, info};
 
 use super::frame::{self, Frame, FrameError, Peek};
-use super::sasl::PLAIN;
 
 /// What refused CreateTopics requests are told, per topic.
 pub(crate) const CREATE_TOPICS_REFUSED: &str = "topic creation is not allowed on this namespace";
@@ -66,28 +65,39 @@ pub(crate) fn api_versions(
     )
 }
 
-/// The answer to a SaslHandshake request, and whether the mechanism is the enabled one.
-pub(crate) fn sasl_handshake(frame: &Frame, peek: Peek) -> Result<(Bytes, bool), FrameError> {
+/// The mechanism a SaslHandshake request asks for.
+pub(crate) fn sasl_handshake_mechanism(frame: &Frame) -> Result<StrBytes, FrameError> {
     let (_, request): (_, SaslHandshakeRequest) =
         frame::decode_request(frame, ApiKey::SaslHandshake, "SaslHandshake")?;
-    let ok = request.mechanism.as_str() == PLAIN;
-    let code = if ok {
+    Ok(request.mechanism)
+}
+
+/// The answer to a SaslHandshake request: accepted or UNSUPPORTED_SASL_MECHANISM, with the
+/// enabled mechanisms listed either way.
+pub(crate) fn sasl_handshake(
+    peek: Peek,
+    accepted: bool,
+    enabled: &[&'static str],
+) -> Result<Bytes, FrameError> {
+    let code = if accepted {
         0
     } else {
-        info!(mechanism = %request.mechanism, "SASL mechanism not enabled");
         ResponseError::UnsupportedSaslMechanism.code()
     };
+    let mechanisms = enabled
+        .iter()
+        .map(|m| StrBytes::from_static_str(m))
+        .collect();
     let body = SaslHandshakeResponse::default()
         .with_error_code(code)
-        .with_mechanisms(vec![StrBytes::from_static_str(PLAIN)]);
-    let bytes = frame::encode_response(
+        .with_mechanisms(mechanisms);
+    frame::encode_response(
         ApiKey::SaslHandshake,
         peek.correlation_id,
         peek.api_version,
         &body,
         "SaslHandshake",
-    )?;
-    Ok((bytes, ok))
+    )
 }
 
 /// Decodes a SaslAuthenticate request's token.
@@ -97,17 +107,21 @@ pub(crate) fn sasl_authenticate_token(frame: &Frame) -> Result<Bytes, FrameError
     Ok(request.auth_bytes)
 }
 
-/// The answer to a SaslAuthenticate request: success, or `error` with `message`.
+/// The answer to a SaslAuthenticate request: success with `session_lifetime_ms` (KIP-368, 0
+/// for none; only in v1 and later), or `error` with its message.
 pub(crate) fn sasl_authenticate(
     peek: Peek,
-    error: Option<(ResponseError, &'static str)>,
+    error: Option<(ResponseError, &str)>,
+    session_lifetime_ms: i64,
 ) -> Result<Bytes, FrameError> {
     let body = match error {
         // Kafka sends a null message on success.
-        None => SaslAuthenticateResponse::default().with_error_message(None),
+        None => SaslAuthenticateResponse::default()
+            .with_error_message(None)
+            .with_session_lifetime_ms(session_lifetime_ms),
         Some((code, message)) => SaslAuthenticateResponse::default()
             .with_error_code(code.code())
-            .with_error_message(Some(StrBytes::from_static_str(message))),
+            .with_error_message(Some(StrBytes::from_string(message.to_string()))),
     };
     frame::encode_response(
         ApiKey::SaslAuthenticate,

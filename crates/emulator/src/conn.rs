@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::api;
+use super::auth::{self, Mechanism, Session};
 use super::error::{ConnError, AUTH_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 use super::frame::{self, FrameError};
 use super::versions;
@@ -20,8 +21,6 @@ use super::{relay, Shared, MAX_REQUEST_BYTES};
 
 /// How long connecting to the upstream broker may take.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// What failed authentications are told; the reason goes to the emulator's log only.
-const AUTH_FAILED_MESSAGE: &str = "Invalid SASL PLAIN credentials";
 
 /// Serves one client until it leaves, breaks a rule, `shutdown` is cancelled or a network cut
 /// cancels `cut`, and logs why the connection ended. Ending drops the client's connection and
@@ -54,6 +53,9 @@ pub(crate) async fn handle(
         Err(ConnError::AuthFailed(reason)) => {
             warn!(%reason, "SASL authentication failed: connection closed")
         }
+        Err(ConnError::SessionExpired) => {
+            info!("session expired without re-authentication: connection closed")
+        }
         Err(e) if e.is_disconnect() => debug!(error = %e, "connection ended"),
         Err(e) => warn!(error = %e, "connection closed"),
     }
@@ -65,12 +67,12 @@ async fn run(tcp: TcpStream, acceptor: TlsAcceptor, shared: &Shared) -> Result<(
         .await
         .map_err(|_| ConnError::TlsTimeout)?
         .map_err(ConnError::Tls)?;
-    let authenticated = tokio::time::timeout(AUTH_TIMEOUT, authenticate(&mut client, shared))
+    let session = tokio::time::timeout(AUTH_TIMEOUT, authenticate(&mut client, shared))
         .await
         .map_err(|_| ConnError::AuthTimeout)??;
-    if !authenticated {
+    let Some(session) = session else {
         return Ok(());
-    }
+    };
     let upstream_err = |reason: String| ConnError::UpstreamConnect {
         upstream: shared.upstream.clone(),
         reason,
@@ -83,7 +85,7 @@ async fn run(tcp: TcpStream, acceptor: TlsAcceptor, shared: &Shared) -> Result<(
     .map_err(|_| upstream_err(format!("timed out after {UPSTREAM_CONNECT_TIMEOUT:?}")))?
     .map_err(|e| upstream_err(e.to_string()))?;
     let _ = upstream.set_nodelay(true);
-    relay::run(client, upstream, shared, peer).await
+    relay::run(client, upstream, shared, peer, session).await
 }
 
 /// Where a connection is in the SASL exchange.
@@ -91,26 +93,26 @@ async fn run(tcp: TcpStream, acceptor: TlsAcceptor, shared: &Shared) -> Result<(
 enum SaslState {
     /// Nothing yet.
     Start,
-    /// SaslHandshake v1 done: a SaslAuthenticate request comes next.
-    Handshaken,
+    /// SaslHandshake v1 done: a SaslAuthenticate request for this mechanism comes next.
+    Handshaken(Mechanism),
     /// SaslHandshake v0 done: the PLAIN token comes next as a bare frame.
     RawToken,
 }
 
-/// Runs the pre-authentication exchange. `Ok(true)` once authenticated, `Ok(false)` if the
-/// client left; errors close the connection (after the response that explains them, if any).
-async fn authenticate<S>(client: &mut S, shared: &Shared) -> Result<bool, ConnError>
+/// Runs the pre-authentication exchange. `Ok(Some(session))` once authenticated, `Ok(None)`
+/// if the client left; errors close the connection (after the response that explains them,
+/// if any).
+async fn authenticate<S>(client: &mut S, shared: &Shared) -> Result<Option<Session>, ConnError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut state = SaslState::Start;
     loop {
         let Some(frame) = frame::read_frame(client, MAX_REQUEST_BYTES).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if state == SaslState::RawToken {
-            let checked = shared.credentials.check(&frame.raw()[4..]);
-            return match checked {
+            return match auth::check_plain(shared, &frame.raw()[4..]) {
                 Ok(cs) => {
                     info!(
                         key_name = %cs.key_name,
@@ -118,10 +120,10 @@ where
                         "authenticated (SASL handshake v0)"
                     );
                     send(client, &[0, 0, 0, 0]).await?;
-                    Ok(true)
+                    Ok(Some(Session::plain(cs.key_name)))
                 }
                 // Kafka closes without a response when a bare token is refused.
-                Err(reason) => Err(ConnError::AuthFailed(reason)),
+                Err(reason) => Err(ConnError::AuthFailed(reason.into())),
             };
         }
         let peek = frame.peek()?;
@@ -134,42 +136,33 @@ where
                 if state != SaslState::Start {
                     return Err(ConnError::SaslState("second SaslHandshake"));
                 }
-                let (response, enabled) = api::sasl_handshake(&frame, peek)?;
-                send(client, &response).await?;
-                if !enabled {
+                let name = api::sasl_handshake_mechanism(&frame)?;
+                let chosen = auth::choose(shared, name.as_str(), peek.api_version);
+                let answer = api::sasl_handshake(peek, chosen.is_some(), &auth::enabled(shared))?;
+                send(client, &answer).await?;
+                let Some(mechanism) = chosen else {
+                    info!(mechanism = %name, version = peek.api_version, "SASL mechanism not enabled");
                     return Err(ConnError::Mechanism);
-                }
+                };
                 state = if peek.api_version == 0 {
                     SaslState::RawToken
                 } else {
-                    SaslState::Handshaken
+                    SaslState::Handshaken(mechanism)
                 };
             }
             Ok(ApiKey::SaslAuthenticate) => {
-                if state != SaslState::Handshaken {
+                let SaslState::Handshaken(mechanism) = state else {
                     let refusal = (ResponseError::IllegalSaslState, "SaslHandshake first");
-                    send(client, &api::sasl_authenticate(peek, Some(refusal))?).await?;
+                    send(client, &api::sasl_authenticate(peek, Some(refusal), 0)?).await?;
                     return Err(ConnError::SaslState(
                         "SaslAuthenticate before SaslHandshake",
                     ));
-                }
-                let token = api::sasl_authenticate_token(&frame)?;
-                return match shared.credentials.check(&token) {
-                    Ok(cs) => {
-                        info!(
-                            key_name = %cs.key_name,
-                            entity_path = cs.entity_path.as_deref(),
-                            "authenticated"
-                        );
-                        send(client, &api::sasl_authenticate(peek, None)?).await?;
-                        Ok(true)
-                    }
-                    Err(reason) => {
-                        let refusal =
-                            (ResponseError::SaslAuthenticationFailed, AUTH_FAILED_MESSAGE);
-                        send(client, &api::sasl_authenticate(peek, Some(refusal))?).await?;
-                        Err(ConnError::AuthFailed(reason))
-                    }
+                };
+                let (answer, outcome) = auth::authenticate(shared, mechanism, &frame, peek, None)?;
+                send(client, &answer).await?;
+                return match outcome {
+                    Ok(accepted) => Ok(Some(Session::new(mechanism, accepted))),
+                    Err(reason) => Err(ConnError::AuthFailed(reason)),
                 };
             }
             _ => {

@@ -143,6 +143,7 @@ mod tests {
             cert_dir: dir.path().to_path_buf(),
             extra_hosts: Vec::new(),
             refuse_create_topics: false,
+            entra: None,
         };
         let shutdown = CancellationToken::new();
         let emulator = Emulator::start(config, shutdown.clone())

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::auth::Refusal;
 use super::frame::FrameError;
-use super::sasl::AuthFailure;
 use super::versions::UpstreamError;
 
 /// A client that has not finished its TLS handshake by then is dropped.
@@ -35,7 +35,7 @@ pub(crate) enum ConnError {
         /// Its version.
         api_version: i16,
     },
-    /// The client asked for a mechanism other than PLAIN.
+    /// The client asked for a mechanism that is not enabled.
     #[error("SASL mechanism not enabled")]
     Mechanism,
     /// SASL requests out of order (authenticate before handshake, handshake after success).
@@ -43,7 +43,10 @@ pub(crate) enum ConnError {
     SaslState(&'static str),
     /// The credentials were refused.
     #[error("authentication failed: {0}")]
-    AuthFailed(AuthFailure),
+    AuthFailed(Refusal),
+    /// An OAUTHBEARER session reached its token's expiry without re-authentication.
+    #[error("session expired without re-authentication")]
+    SessionExpired,
     /// No successful authentication in time.
     #[error("not authenticated within {AUTH_TIMEOUT:?}")]
     AuthTimeout,

@@ -2,7 +2,11 @@
 //!
 //! It behaves like the service where hubmirror can tell the difference: TLS only, SASL `PLAIN`
 //! with the username `$ConnectionString` and a connection string as the password, and connections
-//! closed when a request exceeds [`MAX_REQUEST_BYTES`]. After authentication every request is
+//! closed when a request exceeds [`MAX_REQUEST_BYTES`]. With [`EmulatorConfig::entra`] it also
+//! plays Microsoft Entra ID: token endpoints (client secret, workload identity, managed
+//! identity) on their own HTTP port, SASL `OAUTHBEARER` with the tokens they issue, sessions
+//! that end when the token expires unless re-authenticated, and optionally no local (SAS)
+//! authentication at all. After authentication every request is
 //! relayed byte for byte to the upstream broker (tansu in tests and the demo), which must
 //! advertise the emulator's address so that clients come back through it.
 //!
@@ -19,6 +23,10 @@
 //!
 //! - `tls`: the CA and server certificate (generated or reused) and the rustls config.
 //! - `sasl`: `PLAIN` payload and connection-string parsing, the credential check.
+//! - `auth`: the SASL rules (mechanisms, PLAIN and OAUTHBEARER checks) for first
+//!   authentications and re-authentications.
+//! - `entra`: Microsoft Entra ID: signing key, token endpoints (HTTP), OAUTHBEARER tokens.
+//! - `reauth`: sessions on live connections: re-authentication (KIP-368) and expiry.
 //! - `frame`: length-prefixed Kafka frames, header peeking, response encoding.
 //! - `versions`: the upstream broker's API versions and what the emulator advertises.
 //! - `api`: the answers the emulator gives itself (ApiVersions, SASL, refused CreateTopics and
@@ -34,13 +42,16 @@
 //! - `relay`: authenticated traffic, client ↔ upstream, responses kept in request order.
 
 mod api;
+mod auth;
 mod conn;
 mod control;
 mod cut;
+mod entra;
 mod error;
 mod frame;
 mod groups;
 mod metadata;
+mod reauth;
 mod relay;
 mod retention;
 mod sasl;
@@ -62,6 +73,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 pub use control::{Compression, EmulatorStats};
+pub use entra::{
+    EntraApp, EntraConfig, EntraStats, TokenIssuer, DEFAULT_NAMESPACE, DEFAULT_TENANT,
+};
 pub use tls::TlsError;
 
 /// Requests larger than this (the frame length, in bytes) make Event Hubs close the connection.
@@ -87,6 +101,9 @@ pub struct EmulatorConfig {
     /// Answer every CreateTopics request with POLICY_VIOLATION instead of relaying it, like a
     /// namespace where topic creation through the Kafka admin API is not available.
     pub refuse_create_topics: bool,
+    /// Play Microsoft Entra ID too: token endpoints on their own HTTP port, SASL OAUTHBEARER
+    /// on the Kafka listener (see [`EntraConfig`]). `None`: PLAIN only, as before.
+    pub entra: Option<EntraConfig>,
 }
 
 impl fmt::Debug for EmulatorConfig {
@@ -99,6 +116,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("cert_dir", &self.cert_dir)
             .field("extra_hosts", &self.extra_hosts)
             .field("refuse_create_topics", &self.refuse_create_topics)
+            .field("entra", &self.entra)
             .finish()
     }
 }
@@ -139,6 +157,8 @@ pub(crate) struct Shared {
     pub(crate) retention: retention::Retention,
     /// What the emulator learnt of consumer-group members, for DescribeGroups.
     pub(crate) groups: Arc<groups::Book>,
+    /// The Entra ID side, when configured.
+    pub(crate) entra: Option<Arc<entra::Entra>>,
 }
 
 /// A running emulator. Stopping it is the job of the [`CancellationToken`] given to
@@ -150,6 +170,8 @@ pub struct Emulator {
     key: String,
     /// The accept loop; it returns once cancelled and every connection task has ended.
     server: JoinHandle<()>,
+    /// The Entra ID HTTP endpoints, when configured; they return once cancelled.
+    entra_server: Option<JoinHandle<()>>,
     /// What the connection tasks share, for the runtime controls and counters.
     shared: Arc<Shared>,
 }
@@ -179,6 +201,18 @@ impl Emulator {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
+        let (entra, entra_listener) = match &config.entra {
+            None => (None, None),
+            Some(ec) => {
+                let bind_err = |source| EmulatorError::Bind {
+                    addr: ec.listen,
+                    source,
+                };
+                let http = TcpListener::bind(ec.listen).await.map_err(bind_err)?;
+                let addr = http.local_addr().map_err(bind_err)?;
+                (Some(Arc::new(entra::Entra::new(ec, addr))), Some(http))
+            }
+        };
         let shared = Arc::new(Shared {
             upstream: config.upstream.clone(),
             credentials: sasl::Credentials::new(&config.key_name, &config.key),
@@ -188,6 +222,7 @@ impl Emulator {
             cut: cut::Cut::default(),
             retention: retention::Retention::default(),
             groups: Arc::default(),
+            entra: entra.clone(),
         });
         info!(
             %local_addr,
@@ -196,6 +231,20 @@ impl Emulator {
             refuse_create_topics = config.refuse_create_topics,
             "event hubs emulator listening"
         );
+        let entra_server = match (entra, entra_listener) {
+            (Some(entra), Some(http)) => {
+                info!(
+                    authority = %entra.authority,
+                    tenant = %entra.tenant_id,
+                    namespace = %entra.namespace,
+                    local_auth = entra.local_auth,
+                    "entra id endpoints listening"
+                );
+                let task = entra::http::serve(http, entra, shutdown.clone());
+                Some(tokio::spawn(task))
+            }
+            _ => None,
+        };
         let server = tokio::spawn(serve(listener, acceptor, shared.clone(), shutdown));
         Ok(Emulator {
             local_addr,
@@ -203,6 +252,7 @@ impl Emulator {
             key_name: config.key_name,
             key: config.key,
             server,
+            entra_server,
             shared,
         })
     }
@@ -304,6 +354,11 @@ impl Emulator {
         if let Err(e) = self.server.await {
             warn!(error = %e, "emulator accept loop ended abnormally");
         }
+        if let Some(http) = self.entra_server {
+            if let Err(e) = http.await {
+                warn!(error = %e, "entra endpoints ended abnormally");
+            }
+        }
     }
 }
 
@@ -351,56 +406,5 @@ async fn serve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_the_key() {
-        let config = EmulatorConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            upstream: "127.0.0.1:1".to_string(),
-            key_name: "RootManageSharedAccessKey".to_string(),
-            key: "c2VjcmV0LWtleQ==".to_string(),
-            cert_dir: PathBuf::from("certs"),
-            extra_hosts: Vec::new(),
-            refuse_create_topics: false,
-        };
-        let text = format!("{config:?}");
-        assert!(text.contains("RootManageSharedAccessKey") && !text.contains("c2VjcmV0LWtleQ=="));
-    }
-
-    #[tokio::test]
-    async fn starts_reports_its_address_and_stops() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = EmulatorConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            upstream: "127.0.0.1:1".to_string(),
-            key_name: "k".to_string(),
-            key: "s3cr3t".to_string(),
-            cert_dir: dir.path().to_path_buf(),
-            extra_hosts: vec!["emulator.test".to_string()],
-            refuse_create_topics: false,
-        };
-        let shutdown = CancellationToken::new();
-        let emulator = Emulator::start(config, shutdown.clone())
-            .await
-            .expect("start");
-        assert_ne!(emulator.local_addr().port(), 0);
-        assert_eq!(emulator.ca_file(), dir.path().join("ca.pem"));
-        assert_eq!(
-            emulator.connection_string(),
-            format!(
-                "Endpoint=sb://localhost:{}/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t",
-                emulator.local_addr().port()
-            )
-        );
-        assert!(!format!("{emulator:?}").contains("s3cr3t"));
-        let _client = tokio::net::TcpStream::connect(emulator.local_addr())
-            .await
-            .expect("connect");
-        shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), emulator.stopped())
-            .await
-            .expect("stops with a connection open");
-    }
-}
+#[path = "lib_tests.rs"]
+mod tests;

@@ -23,6 +23,10 @@
 //! [`super::metadata`]). JoinGroup and SyncGroup requests and JoinGroup and DescribeGroups
 //! answers are decoded to describe groups as a Kafka coordinator does (see [`super::groups`]).
 //! Other responses are never decoded.
+//!
+//! SaslHandshake and SaslAuthenticate requests are re-authentications (KIP-368): answered by
+//! the emulator in the same queue (see [`super::reauth`]); an OAUTHBEARER session not
+//! re-authenticated before its token expires closes the connection then.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -36,11 +40,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::api;
+use super::auth::Session;
 use super::control::Hold;
+use super::entra;
 use super::error::{ConnError, DRAIN_TIMEOUT};
 use super::frame::{self, FrameError};
 use super::groups;
 use super::metadata;
+use super::reauth::{self, Reauth, Step};
 use super::retention;
 use super::versions;
 use super::{Shared, MAX_REQUEST_BYTES};
@@ -96,8 +103,8 @@ impl Answer {
 enum RequestsEnd<R> {
     /// The client closed its side (or the response loop ended first).
     Closed,
-    /// A Produce request was refused; the refusal is the last [`Pending`] entry. The client's
-    /// read half is handed back for the lingering close.
+    /// A Produce request or a re-authentication was refused; the refusal is the last
+    /// [`Pending`] entry. The client's read half is handed back for the lingering close.
     Refused(R),
 }
 
@@ -107,6 +114,7 @@ pub(crate) async fn run<C>(
     upstream: TcpStream,
     shared: &Shared,
     peer: Option<IpAddr>,
+    session: Session,
 ) -> Result<(), ConnError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -114,7 +122,15 @@ where
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = upstream.into_split();
     let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    let requests = requests(client_read, upstream_write, pending_tx, shared, peer);
+    let (reauth, session_watch) = Reauth::new(session);
+    let requests = requests(
+        client_read,
+        upstream_write,
+        pending_tx,
+        shared,
+        peer,
+        reauth,
+    );
     let responses = responses(upstream_read, client_write, pending_rx);
     tokio::pin!(responses);
     let mut client_read = tokio::select! {
@@ -123,6 +139,12 @@ where
             RequestsEnd::Refused(client_read) => client_read,
         },
         result = &mut responses => return result.map(drop),
+        () = reauth::session_end(session_watch) => {
+            if let Some(entra) = &shared.entra {
+                entra::bump(&entra.counters.expired);
+            }
+            return Err(ConnError::SessionExpired);
+        }
     };
     // The request loop has ended and dropped its sender: the response loop writes what is
     // still owed, the refusal last, and returns.
@@ -145,6 +167,7 @@ async fn requests<R: AsyncRead + Unpin>(
     pending: mpsc::Sender<Pending>,
     shared: &Shared,
     peer: Option<IpAddr>,
+    mut reauth: Reauth,
 ) -> Result<RequestsEnd<R>, ConnError> {
     while let Some(frame) = frame::read_frame(&mut client, MAX_REQUEST_BYTES).await? {
         let peek = frame.peek()?;
@@ -158,8 +181,21 @@ async fn requests<R: AsyncRead + Unpin>(
             Ok(ApiKey::CreateTopics) if shared.refuse_create_topics => {
                 Some(Pending::Local(api::refuse_create_topics(&frame, peek)?))
             }
-            Ok(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
-                return Err(ConnError::SaslState("SASL request after authentication"));
+            Ok(key @ (ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)) => {
+                let step = if key == ApiKey::SaslHandshake {
+                    reauth.handshake(shared, &frame, peek)?
+                } else {
+                    reauth.authenticate(shared, &frame, peek)?
+                };
+                match step {
+                    Step::Answer(answer) => Some(Pending::Local(answer)),
+                    Step::Close(answer) => {
+                        if pending.send(Pending::Local(answer)).await.is_err() {
+                            return Ok(RequestsEnd::Closed);
+                        }
+                        return Ok(RequestsEnd::Refused(client));
+                    }
+                }
             }
             Ok(ApiKey::Produce) => {
                 let request = api::decode_produce(&frame)?;

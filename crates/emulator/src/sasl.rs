@@ -8,7 +8,7 @@ use std::fmt;
 /// The only username Event Hubs accepts with shared access keys.
 pub(crate) const CONNECTION_STRING_USERNAME: &str = "$ConnectionString";
 
-/// The one enabled SASL mechanism.
+/// The shared-access-key mechanism.
 pub(crate) const PLAIN: &str = "PLAIN";
 
 /// Why a `PLAIN` authentication was refused. `Display` never shows secrets.
@@ -32,6 +32,9 @@ pub(crate) enum AuthFailure {
     /// The key does not match.
     #[error("SharedAccessKey does not match")]
     WrongKey,
+    /// Local (SAS) authentication is disabled: only Entra ID tokens are accepted.
+    #[error("local authentication is disabled")]
+    LocalAuthDisabled,
 }
 
 /// Why a password is not a connection string.
@@ -192,7 +195,7 @@ pub(crate) struct Principal {
 }
 
 /// Compares without returning early on the first differing byte (lengths are not secret).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

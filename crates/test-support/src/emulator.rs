@@ -5,6 +5,7 @@
 //! and restart the emulator alone (same address, same CA) while its broker keeps running.
 //! [`RawClient`] speaks the Kafka protocol to it directly.
 
+mod entra;
 mod raw;
 
 use std::net::SocketAddr;
@@ -15,11 +16,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 pub use hubmirror_emulator::{Compression, EmulatorStats};
-use hubmirror_emulator::{Emulator, EmulatorConfig, EmulatorError};
+use hubmirror_emulator::{Emulator, EmulatorConfig, EmulatorError, EntraConfig};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
-pub use raw::RawClient;
+pub use entra::{
+    EntraOptions, EntraTokenContext, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_FEDERATED_SUBJECT,
+    TEST_MANAGED_IDENTITY,
+};
+pub use hubmirror_emulator::{EntraApp, EntraStats};
+pub use raw::{bearer_message, RawClient};
 
 use crate::tansu::{free_port, Tansu};
 
@@ -56,6 +62,11 @@ impl EventHubsEmulator {
 
     /// A namespace; with `refuse_create_topics`, CreateTopics gets POLICY_VIOLATION.
     pub fn start_with(refuse_create_topics: bool) -> EventHubsEmulator {
+        Self::start_config(refuse_create_topics, None)
+    }
+
+    /// A namespace, playing Entra ID when `entra` is given.
+    fn start_config(refuse_create_topics: bool, entra: Option<EntraConfig>) -> EventHubsEmulator {
         let cert_dir = tempfile::tempdir().expect("cert tempdir");
         let tansu_port = free_port();
         let config = EmulatorConfig {
@@ -66,10 +77,13 @@ impl EventHubsEmulator {
             cert_dir: cert_dir.path().to_path_buf(),
             extra_hosts: Vec::new(),
             refuse_create_topics,
+            entra,
         };
         let (emulator, shutdown, thread) = spawn(config.clone()).expect("emulator start");
+        // A restart reuses the ports, the signing key and the identity header.
         let config = EmulatorConfig {
             listen: emulator.local_addr(),
+            entra: emulator.entra_config(),
             ..config
         };
         let tansu = Tansu::start_on(tansu_port, &emulator.local_addr().to_string());
@@ -97,7 +111,10 @@ impl EventHubsEmulator {
     /// Starts a new emulator on the same address and port, with the same CA (`ca_file()`) and
     /// credentials, in front of the same broker, so that running clients reconnect by
     /// themselves. Log starts set with [`EventHubsEmulator::expire_before`] are applied again;
-    /// throttle windows and [`EventHubsEmulator::stats`] start afresh. Stops the running
+    /// throttle windows and [`EventHubsEmulator::stats`] start afresh. With Entra ID, the token
+    /// endpoints come back on the same port with the same signing key and identity header
+    /// (tokens issued before stay valid); [`EventHubsEmulator::entra_stats`] start afresh and
+    /// the endpoints are available again. Stops the running
     /// emulator first if there is one. Retries binding for up to 10 s (the port may linger).
     pub fn start_emulator_again(&mut self) {
         self.stop_emulator();

@@ -66,6 +66,24 @@ impl RawClient {
         c
     }
 
+    /// Connects with TLS and authenticates with SASL OAUTHBEARER and `token`; panics if refused.
+    pub async fn connect_oauthbearer(eh: &EventHubsEmulator, token: &str) -> RawClient {
+        let mut c = RawClient::connect(eh).await;
+        let ok = c.oauthbearer(token).await;
+        assert_eq!(ok.error_code, 0, "{:?}", ok.error_message);
+        c
+    }
+
+    /// SaslHandshake v1 for OAUTHBEARER then SaslAuthenticate v2 with `token` (also a
+    /// re-authentication on an authenticated connection); returns the SaslAuthenticate answer.
+    pub async fn oauthbearer(&mut self, token: &str) -> SaslAuthenticateResponse {
+        let handshake = self.handshake(1, "OAUTHBEARER").await;
+        assert_eq!(handshake.error_code, 0, "{handshake:?}");
+        let auth = SaslAuthenticateRequest::default().with_auth_bytes(bearer_message(token));
+        let id = self.send(ApiKey::SaslAuthenticate, 2, &auth).await;
+        self.recv(ApiKey::SaslAuthenticate, 2, id).await
+    }
+
     /// Sends a request; returns its correlation id.
     pub async fn send<T: Encodable>(&mut self, key: ApiKey, version: i16, body: &T) -> i32 {
         self.correlation_id += 1;
@@ -134,4 +152,11 @@ impl RawClient {
         let id = self.send(ApiKey::SaslHandshake, version, &req).await;
         self.recv(ApiKey::SaslHandshake, version, id).await
     }
+}
+
+/// The RFC 7628 client message librdkafka sends: `n,,\x01auth=Bearer <token>\x01\x01`.
+pub fn bearer_message(token: &str) -> Bytes {
+    format!("n,,\x01auth=Bearer {token}\x01\x01")
+        .into_bytes()
+        .into()
 }
