@@ -46,7 +46,11 @@ pub fn emulator(token_lifetime: Duration) -> EventHubsEmulator {
 }
 
 /// The `entra:` mapping for `mode` and the environment hubmirror needs with it (files in `work`).
-pub fn entra_for(mode: Mode, eh: &EventHubsEmulator, work: &Workdir) -> (String, Vec<(String, String)>) {
+pub fn entra_for(
+    mode: Mode,
+    eh: &EventHubsEmulator,
+    work: &Workdir,
+) -> (String, Vec<(String, String)>) {
     let authority = eh.authority_host();
     match mode {
         Mode::ClientSecret => {
@@ -64,8 +68,11 @@ pub fn entra_for(mode: Mode, eh: &EventHubsEmulator, work: &Workdir) -> (String,
         }
         Mode::WorkloadIdentity => {
             let file = work.path().join("azure-identity-token");
-            std::fs::write(&file, eh.federated_token(SUBJECT, Duration::from_secs(3600)))
-                .expect("token file");
+            std::fs::write(
+                &file,
+                eh.federated_token(SUBJECT, Duration::from_secs(3600)),
+            )
+            .expect("token file");
             (
                 "{workload_identity: true}".to_string(),
                 vec![
@@ -90,10 +97,18 @@ pub fn entra_for(mode: Mode, eh: &EventHubsEmulator, work: &Workdir) -> (String,
 }
 
 /// `onprem` (tansu) ↔ `eventhub` (the emulator, signed in with `entra`), flows both ways.
-pub fn both_ways(onprem: &support::tansu::Tansu, eh: &EventHubsEmulator, entra: &str, topics: (&str, &str)) -> TopologyBuilder {
+pub fn both_ways(
+    onprem: &support::tansu::Tansu,
+    eh: &EventHubsEmulator,
+    entra: &str,
+    topics: (&str, &str),
+) -> TopologyBuilder {
     TopologyBuilder::new()
         .tansu("onprem", onprem)
         .event_hubs_entra("eventhub", eh, &eh.namespace(), entra)
+        // Event Hubs' 30 s session makes each join round on the test broker take ~15 s (README,
+        // "tansu caveats"); a Kafka source's 10 s is what the other suites use.
+        .client("eventhub", "session.timeout.ms", "10000")
         .flow("onprem", "eventhub", &[topics.0])
         .flow("eventhub", "onprem", &[topics.1])
         .replication("refresh_topics_interval", "2s")
@@ -102,9 +117,15 @@ pub fn both_ways(onprem: &support::tansu::Tansu, eh: &EventHubsEmulator, entra: 
 /// Asserts `output` holds none of `secrets` and no JWT (`eyJ...`).
 pub fn assert_no_secret(output: &str, secrets: &[&str], what: &str) {
     for s in secrets {
-        assert!(!s.is_empty() && !output.contains(s), "{what}: output leaks a secret");
+        assert!(
+            !s.is_empty() && !output.contains(s),
+            "{what}: output leaks a secret"
+        );
     }
-    assert!(!output.contains("eyJ"), "{what}: output leaks a token:\n{output}");
+    assert!(
+        !output.contains("eyJ"),
+        "{what}: output leaks a token:\n{output}"
+    );
 }
 
 /// The environment as `Running::start` takes it.

@@ -25,7 +25,10 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     let ehc = eh.client_config();
     kafka::create_topic(&src, "orders", 2);
     kafka::create_topic(&ehc, "events", 1);
-    let topo = write(&both_ways(&onprem, &eh, &entra, ("orders", "events")), &work);
+    let topo = write(
+        &both_ways(&onprem, &eh, &entra, ("orders", "events")),
+        &work,
+    );
     let addr = work.metrics_addr();
     let mut env = env_refs(&env);
     env.push(("RUST_LOG", "debug"));
@@ -38,14 +41,22 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     // A third of the way in, the authority stops answering until /readyz says so.
     std::thread::sleep(STREAM_FOR / 3);
     eh.set_entra_available(false);
-    let line = wait_for("/readyz to name the unreachable authority", LIFETIME, || {
-        let (code, body) = http_status(&addr, "/readyz")?;
-        (code == 503 && body.contains("cannot refresh its Entra ID token")).then_some(body)
-    });
+    let line = wait_for(
+        "/readyz to name the unreachable authority",
+        LIFETIME,
+        || {
+            let (code, body) = http_status(&addr, "/readyz")?;
+            (code == 503 && body.contains("cannot refresh its Entra ID token")).then_some(body)
+        },
+    );
     assert!(line.contains("cluster 'eventhub'"), "{line}");
     let page = http_status(&addr, "/metrics").expect("metrics").1;
     assert_eq!(
-        metric_sum(&page, "hubmirror_entra_authority_up", &["cluster=\"eventhub\""]),
+        metric_sum(
+            &page,
+            "hubmirror_entra_authority_up",
+            &["cluster=\"eventhub\""]
+        ),
         0.0
     );
     eh.set_entra_available(true);
@@ -61,7 +72,11 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     let tally = ledger.tally(&[&sent], Duration::from_secs(60));
     let (gap, partition) = ledger.longest_pause("s", started, ended);
     let page = http_status(&addr, "/metrics").expect("metrics").1;
-    let fetched = metric_sum(&page, "hubmirror_entra_tokens_fetched", &["cluster=\"eventhub\""]);
+    let fetched = metric_sum(
+        &page,
+        "hubmirror_entra_tokens_fetched",
+        &["cluster=\"eventhub\""],
+    );
     let restarts = metric_sum(&page, "hubmirror_flow_restarts_total", &[]);
     let stats = eh.entra_stats();
     eprintln!(
@@ -78,8 +93,14 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     assert_eq!(restarts, 0.0, "no flow restarted");
     // One token at start, then one every ~10 s (half the lifetime).
     assert!(fetched >= 6.0, "tokens fetched: {fetched}");
-    assert!(stats.reauthentications > 0, "connections re-authenticated: {stats:?}");
-    assert_eq!(stats.sessions_expired, 0, "no connection outlived its token: {stats:?}");
+    assert!(
+        stats.reauthentications > 0,
+        "connections re-authenticated: {stats:?}"
+    );
+    assert_eq!(
+        stats.sessions_expired, 0,
+        "no connection outlived its token: {stats:?}"
+    );
     assert!(gap < Duration::from_secs(5), "largest gap {gap:?}");
     run.stop_cleanly();
     assert_no_secret(&run.output(), &[SECRET], "20 s tokens");

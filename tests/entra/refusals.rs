@@ -9,7 +9,13 @@ use support::hubmirror::Running;
 use support::tansu::Tansu;
 
 /// Runs hubmirror with `entra` (and `namespace`) and returns its output once it exited.
-fn refused(eh: &EventHubsEmulator, onprem: &Tansu, namespace: &str, entra: &str, env: &[(&str, &str)]) -> String {
+fn refused(
+    eh: &EventHubsEmulator,
+    onprem: &Tansu,
+    namespace: &str,
+    entra: &str,
+    env: &[(&str, &str)],
+) -> String {
     let work = Workdir::new();
     let topo = TopologyBuilder::new()
         .tansu("onprem", onprem)
@@ -30,7 +36,10 @@ fn refused(eh: &EventHubsEmulator, onprem: &Tansu, namespace: &str, entra: &str,
 }
 
 fn last_line(out: &str) -> &str {
-    out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
+    out.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -88,7 +97,14 @@ fn each_wrong_credential_fails_fast_with_its_line() {
     }
     // Workload identity: a federated token whose subject has no federated credential.
     let file = work.path().join("other-subject-token");
-    std::fs::write(&file, eh.federated_token("system:serviceaccount:other:other", Duration::from_secs(600))).unwrap();
+    std::fs::write(
+        &file,
+        eh.federated_token(
+            "system:serviceaccount:other:other",
+            Duration::from_secs(600),
+        ),
+    )
+    .unwrap();
     let path = file.to_string_lossy().to_string();
     let tenant_id = eh.tenant_id();
     let authority = eh.authority_host();
@@ -100,5 +116,10 @@ fn each_wrong_credential_fails_fast_with_its_line() {
     ];
     let out = refused(&eh, &onprem, &ns, "{workload_identity: true}", &env);
     let line = last_line(&out);
-    assert!(line.contains("workload identity") && line.contains("AADSTS70021") && line.contains("federated credential"), "{line}");
+    assert!(
+        line.contains("workload identity")
+            && line.contains("AADSTS70021")
+            && line.contains("federated credential"),
+        "{line}"
+    );
 }
