@@ -19,14 +19,12 @@ use support::emulator::{EntraOptions, EventHubsEmulator};
 use support::hubmirror::Workdir;
 use support::topology::{quoted, TopologyBuilder};
 
-/// The emulator's default application (client secret and federated credential).
-pub const APP: &str = "11111111-1111-1111-1111-111111111111";
-/// Its client secret.
-pub const SECRET: &str = "test-client-secret-value";
-/// The subject its federated credential trusts.
-pub const SUBJECT: &str = "system:serviceaccount:hubmirror:hubmirror";
-/// The emulator's managed identity.
-pub const IDENTITY: &str = "22222222-2222-2222-2222-222222222222";
+/// The emulator's default application (client secret and federated credential), its secret,
+/// the subject its federated credential trusts, and the emulator's managed identity.
+pub use support::emulator::{
+    TEST_CLIENT_ID as APP, TEST_CLIENT_SECRET as SECRET, TEST_FEDERATED_SUBJECT as SUBJECT,
+    TEST_MANAGED_IDENTITY as IDENTITY,
+};
 
 /// How hubmirror signs in.
 #[derive(Debug, Clone, Copy)]

@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 use super::diagnose::{self, Cause, ConnectionProblem};
 use super::stats::ConsumerStats;
 
+pub use super::reader::{end_reader, ReaderContext};
+
 /// An error on a cluster that stops the run. It displays as one line: the cluster, what failed,
 /// librdkafka's reason and, where there is one, what to change ([`FatalClusterError::fix`]).
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ impl FatalClusterError {
     pub fn fix(&self) -> Option<String> {
         let a = &self.alias;
         match self.what {
+            AUTHENTICATION_FAILED if crate::entra::cell::of_cluster(a).is_some() => {
+                Some(diagnose::entra_refused_fix(a))
+            }
             AUTHENTICATION_FAILED => Some(format!(
                 "check the credentials of clusters.{a}: the Event Hubs connection string \
                  (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \
@@ -188,7 +193,7 @@ impl ClusterContext {
                 out = out.replace(s.as_str(), "***");
             }
         }
-        redact_jwts(&out)
+        super::redact::jwts(&out)
     }
 
     fn report(&self, what: &'static str, reason: &str) {
@@ -287,6 +292,20 @@ impl ClientContext for ClusterContext {
         let recognised = self.recognise(reason);
         match code {
             Some(RDKafkaErrorCode::Authentication)
+            | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
+                if crate::entra::cell::of_cluster(&self.alias)
+                    .is_some_and(|c| c.expired_while_unreachable()) =>
+            {
+                // The token source is retrying its authority; librdkafka reconnects with the
+                // next token.
+                tracing::warn!(
+                    cluster = &*self.alias,
+                    "the Entra ID token expired while its authority cannot be reached; the \
+                     namespace refuses it until a new one is fetched: {}",
+                    self.redact(strip_thread(reason))
+                )
+            }
+            Some(RDKafkaErrorCode::Authentication)
             | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => {
                 self.report(AUTHENTICATION_FAILED, reason)
             }
@@ -339,81 +358,11 @@ impl ClientContext for ClusterContext {
 
 impl ConsumerContext for ClusterContext {}
 
-/// `text` with every JWT (`eyJ...` base64url segments joined by dots) replaced by `***`.
-pub fn redact_jwts(text: &str) -> String {
-    if !text.contains("eyJ") {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("eyJ") {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
-            .unwrap_or(tail.len());
-        out.push_str("***");
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Whether librdkafka's fatal-error text is the idempotent producer's gap-less guarantee
 /// (`enable.gapless.guarantee`): a batch failed for good and later ones were not written.
 fn is_gapless_failure(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
     r.contains("gap-less") || r.contains("gapless")
-}
-
-/// The context of short-lived readers that read a topic to its end (`enable.partition.eof`):
-/// end-of-partition is how they know they are done, not an error worth a log line. Also the
-/// context of the other short-lived clients of the inspection commands: librdkafka's log lines
-/// stay at debug level (rdkafka's default context would log them as `librdkafka: librdkafka:`).
-#[derive(Clone, Copy, Default)]
-pub struct ReaderContext;
-
-impl ClientContext for ReaderContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        oauthbearer_config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::entra::oauth_token(oauthbearer_config)
-    }
-
-    fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        tracing::debug!(fac, "librdkafka: {}", strip_thread(log_message));
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::PartitionEOF) => {}
-            // What a short-lived reader fails at is reported by its caller, once, naming the
-            // cluster; librdkafka repeats a transport error on every poll.
-            _ => tracing::debug!("{reason}"),
-        }
-    }
-}
-
-impl ConsumerContext for ReaderContext {}
-
-/// A consumer that reads topics from the beginning to their end and commits nothing: `config`
-/// connects to the cluster; `group` is used unless `config` names one.
-pub fn end_reader(
-    mut config: rdkafka::ClientConfig,
-    group: &str,
-) -> Result<rdkafka::consumer::BaseConsumer<ReaderContext>, KafkaError> {
-    if config.get("group.id").is_none() {
-        config.set("group.id", group);
-    }
-    config
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest");
-    super::oauth::create(&config, ReaderContext)
 }
 
 #[cfg(test)]

@@ -36,6 +36,16 @@ pub enum Cause {
     TimedOut,
 }
 
+/// What to change when an Event Hubs namespace refuses an Entra ID token that Entra issued.
+pub fn entra_refused_fix(a: &str) -> String {
+    format!(
+        "clusters.{a} signs in with Entra ID and the namespace refused the token: check that \
+         clusters.{a}.event_hubs.namespace names the namespace bootstrap_servers reaches (the \
+         token's audience is https://<namespace>) and that the identity has the Azure Event Hubs \
+         Data Sender (target) or Data Receiver (source) role on it"
+    )
+}
+
 impl Cause {
     /// The cause, as the middle of the line.
     pub fn describe(self) -> &'static str {
@@ -93,6 +103,9 @@ impl Cause {
             Cause::SaslRequired => format!(
                 "add clusters.{a}.sasl (mechanism, username, password) as the brokers require"
             ),
+            Cause::AuthenticationFailed if crate::entra::cell::of_cluster(a).is_some() => {
+                entra_refused_fix(a)
+            }
             Cause::AuthenticationFailed => format!(
                 "check the credentials of clusters.{a}: the Event Hubs connection string \
                  (SharedAccessKeyName and SharedAccessKey of a policy of that namespace) or \

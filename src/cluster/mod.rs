@@ -10,6 +10,8 @@ pub mod diagnose;
 pub mod group;
 pub mod metadata;
 pub mod oauth;
+mod reader;
+mod redact;
 pub mod stats;
 
 use rdkafka::ClientConfig;

@@ -87,6 +87,11 @@ pub fn by_config(config: Option<&str>) -> Option<Arc<TokenCell>> {
         .cloned()
 }
 
+/// The cell of cluster `alias`, if it signs in with Entra ID (its token source exists).
+pub fn of_cluster(alias: &str) -> Option<Arc<TokenCell>> {
+    by_config(Some(&config_key(alias)))
+}
+
 /// Every cell's status, in alias order.
 pub fn statuses() -> Vec<CellStatus> {
     let cells: Vec<Arc<TokenCell>> = CELLS
@@ -167,6 +172,18 @@ impl TokenCell {
             .as_ref()
             .and_then(|(_, e)| e.duration_since(SystemTime::now()).ok())
             .unwrap_or_default()
+    }
+
+    /// Whether the token expired while the authority cannot be reached: the namespace refusing
+    /// it then is an outage the token source is retrying, not a wrong credential.
+    pub fn expired_while_unreachable(&self) -> bool {
+        self.remaining().is_zero()
+            && self
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unavailable
+                .is_some()
     }
 
     /// A snapshot.

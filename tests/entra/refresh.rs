@@ -105,3 +105,60 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     run.stop_cleanly();
     assert_no_secret(&run.output(), &[SECRET], "20 s tokens");
 }
+
+/// Workload identity: the kubelet rotates the federated token file; hubmirror reads it again for
+/// every token, so it keeps getting tokens after the first federated token expired.
+#[test]
+fn workload_identity_reads_the_rotated_token_file_for_every_token() {
+    const FEDERATED: Duration = Duration::from_secs(15);
+    const RUN: Duration = Duration::from_secs(50);
+    let onprem = Tansu::start();
+    let eh = emulator(LIFETIME);
+    let work = Workdir::new();
+    let (entra, env) = entra_for(Mode::WorkloadIdentity, &eh, &work);
+    let file = work.path().join("azure-identity-token");
+    std::fs::write(&file, eh.federated_token(SUBJECT, FEDERATED)).expect("token file");
+    let src = kafka::plain(&onprem.listener());
+    let ehc = eh.client_config();
+    kafka::create_topic(&src, "orders", 2);
+    kafka::create_topic(&ehc, "events", 1);
+    let topo = write(&both_ways(&onprem, &eh, &entra, ("orders", "events")), &work);
+    let addr = work.metrics_addr();
+    let mut run = Running::start(&topo, &env_refs(&env));
+
+    let ledger = Ledger::start(&ehc, "onprem.orders");
+    let stream = Stream::start(&src, "orders", &[0, 1], "w", RATE / 2);
+    let started = Instant::now();
+    // The kubelet's rotation, faster: a new federated token every 5 s, each valid 15 s.
+    while started.elapsed() < RUN {
+        std::thread::sleep(Duration::from_secs(5));
+        let next = file.with_extension("new");
+        std::fs::write(&next, eh.federated_token(SUBJECT, FEDERATED)).expect("token file");
+        std::fs::rename(&next, &file).expect("rotate");
+    }
+    let sent = stream.stop();
+    let tally = ledger.tally(&[&sent], Duration::from_secs(60));
+    let page = http_status(&addr, "/metrics").expect("metrics").1;
+    let fetched = metric_sum(&page, "hubmirror_entra_tokens_fetched", &["cluster=\"eventhub\""]);
+    let restarts = metric_sum(&page, "hubmirror_flow_restarts_total", &[]);
+    eprintln!(
+        "workload identity, rotated file: {tally:?}; tokens fetched {fetched}; emulator {:?}",
+        eh.entra_stats()
+    );
+    assert_eq!(
+        (tally.lost, tally.duplicated, tally.out_of_order),
+        (0, 0, 0),
+        "{tally:?}"
+    );
+    assert_eq!(restarts, 0.0, "no flow restarted");
+    // Refreshes every ~10 s for 50 s, the later ones with federated tokens the first file never
+    // held (it expired after 15 s).
+    assert!(fetched >= 4.0, "tokens fetched: {fetched}");
+    assert!(
+        run.wait(Duration::ZERO).is_none(),
+        "still running:\n{}",
+        run.output()
+    );
+    run.stop_cleanly();
+    assert_no_secret(&run.output(), &[SECRET], "workload identity");
+}
