@@ -10,8 +10,9 @@
 //! The tests, by concern: `kustomize` (the kustomization and what `kubectl kustomize` renders),
 //! `objects` (the StatefulSet, Service and ServiceMonitor), `fleet` (three instances: replicas,
 //! instance names, a store per pod, spreading, the disruption budget), `configmap` (the topology and the
-//! Secret it reads, through `hubmirror validate`) and `image` (the Dockerfile and its build
-//! context); `pod` reads the pod template for them.
+//! Secret it reads, through `hubmirror validate`), `image` (the Dockerfile and its build
+//! context) and `workload_identity` (the overlay `deploy/k8s-workload-identity`: Entra ID instead
+//! of the Secret); `pod` reads the pod template for them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ mod kustomize;
 mod objects;
 #[path = "deploy/pod.rs"]
 mod pod;
+#[path = "deploy/workload_identity.rs"]
+mod workload_identity;
 
 use pod::*;
 

@@ -236,3 +236,83 @@ fn how_a_flow_works_is_one_list_with_each_step_once() {
         "committing source offsets is one step, described once: {steps:?}"
     );
 }
+
+/// The rows of the README's tables whose first cell is inline code: `(line, first cell)`.
+fn table_keys() -> Vec<(usize, &'static str, &'static str)> {
+    prose()
+        .into_iter()
+        .filter_map(|(n, line)| {
+            let cell = line.strip_prefix("| `")?;
+            let end = cell.find('`')?;
+            Some((n, &cell[..end], line))
+        })
+        .collect()
+}
+
+#[test]
+fn readme_lists_every_metric() {
+    let source = include_str!("../src/metrics.rs");
+    let names: Vec<&str> = source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.starts_with("hubmirror_")
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(names.len() >= 20, "metric names found: {names:?}");
+    assert!(names.contains(&"hubmirror_entra_authority_up"), "{names:?}");
+    let rows = table_keys();
+    for name in names {
+        assert!(
+            rows.iter()
+                .any(|(_, key, _)| key.split('{').next() == Some(name)),
+            "the metrics table has no row for {name}"
+        );
+    }
+}
+
+/// The fields of `struct <name>` in src/topology/raw.rs (the keys a topology may hold there).
+fn raw_fields(name: &str) -> Vec<&'static str> {
+    let source = include_str!("../src/topology/raw.rs");
+    let start = source
+        .find(&format!("struct {name} {{"))
+        .unwrap_or_else(|| panic!("no struct {name} in raw.rs"));
+    let body = &source[start..];
+    let body = &body[..body.find("\n}").expect("the struct's end")];
+    body.lines()
+        .filter_map(|l| l.trim().strip_prefix("pub "))
+        .filter_map(|l| l.split_once(':').map(|(f, _)| f.trim()))
+        .collect()
+}
+
+#[test]
+fn readme_documents_every_event_hubs_and_entra_key() {
+    let rows = table_keys();
+    for (section, prefix) in [
+        ("RawEventHubs", "clusters.<alias>.event_hubs."),
+        ("RawEntra", "clusters.<alias>.event_hubs.entra."),
+    ] {
+        let fields = raw_fields(section);
+        assert!(fields.len() >= 4, "{section}: {fields:?}");
+        for f in fields {
+            // A row of its own, or a row of the same prefix naming it as an alternative
+            // (`connection_string` / `connection_string_file`).
+            let documented = rows.iter().any(|(_, key, line)| {
+                *key == format!("{prefix}{f}")
+                    || (key.starts_with(prefix)
+                        && !key[prefix.len()..].contains('.')
+                        && line
+                            .split('|')
+                            .nth(1)
+                            .is_some_and(|cell| cell.contains(&format!("`{f}`"))))
+            });
+            assert!(
+                documented,
+                "the configuration table has no row for {prefix}{f}"
+            );
+        }
+    }
+}
