@@ -56,4 +56,3 @@ pub fn end_reader(
         .set("auto.offset.reset", "earliest");
     super::oauth::create(&config, ReaderContext)
 }
-

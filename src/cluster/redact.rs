@@ -28,7 +28,10 @@ mod tests {
     #[test]
     fn replaces_every_token_and_keeps_the_rest() {
         let t = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
-        assert_eq!(jwts(&format!("auth=Bearer {t}, done")), "auth=Bearer ***, done");
+        assert_eq!(
+            jwts(&format!("auth=Bearer {t}, done")),
+            "auth=Bearer ***, done"
+        );
         assert_eq!(jwts(&format!("{t} {t}")), "*** ***");
         assert_eq!(jwts("nothing here"), "nothing here");
     }

@@ -122,7 +122,10 @@ fn workload_identity_reads_the_rotated_token_file_for_every_token() {
     let ehc = eh.client_config();
     kafka::create_topic(&src, "orders", 2);
     kafka::create_topic(&ehc, "events", 1);
-    let topo = write(&both_ways(&onprem, &eh, &entra, ("orders", "events")), &work);
+    let topo = write(
+        &both_ways(&onprem, &eh, &entra, ("orders", "events")),
+        &work,
+    );
     let addr = work.metrics_addr();
     let mut run = Running::start(&topo, &env_refs(&env));
 
@@ -139,7 +142,11 @@ fn workload_identity_reads_the_rotated_token_file_for_every_token() {
     let sent = stream.stop();
     let tally = ledger.tally(&[&sent], Duration::from_secs(60));
     let page = http_status(&addr, "/metrics").expect("metrics").1;
-    let fetched = metric_sum(&page, "hubmirror_entra_tokens_fetched", &["cluster=\"eventhub\""]);
+    let fetched = metric_sum(
+        &page,
+        "hubmirror_entra_tokens_fetched",
+        &["cluster=\"eventhub\""],
+    );
     let restarts = metric_sum(&page, "hubmirror_flow_restarts_total", &[]);
     eprintln!(
         "workload identity, rotated file: {tally:?}; tokens fetched {fetched}; emulator {:?}",

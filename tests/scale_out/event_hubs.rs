@@ -3,9 +3,7 @@
 
 use super::*;
 
-use support::emulator::{
-    EntraOptions, EventHubsEmulator, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
-};
+use support::emulator::{EntraOptions, EventHubsEmulator, TEST_CLIENT_ID, TEST_CLIENT_SECRET};
 use support::topology::{quoted, CONNECTION_STRING_VAR};
 
 /// Records per second of the stream through the emulator.
@@ -46,7 +44,12 @@ fn event_hubs_as_target_three_instances_killed_added_restarted() {
         .flow("onprem", "eventhub", &[TOPIC])
         .replication("refresh_topics_interval", "2s");
     let cs = eh.connection_string();
-    kill_add_restart("event_hubs_target", &ends, topology, &[(CONNECTION_STRING_VAR, &cs)]);
+    kill_add_restart(
+        "event_hubs_target",
+        &ends,
+        topology,
+        &[(CONNECTION_STRING_VAR, &cs)],
+    );
 }
 
 #[test]
@@ -72,7 +75,12 @@ fn event_hubs_as_source_three_instances_killed_added_restarted() {
         .flow("eventhub", "onprem", &[TOPIC])
         .replication("refresh_topics_interval", "2s");
     let cs = eh.connection_string();
-    kill_add_restart("event_hubs_source", &ends, topology, &[(CONNECTION_STRING_VAR, &cs)]);
+    kill_add_restart(
+        "event_hubs_source",
+        &ends,
+        topology,
+        &[(CONNECTION_STRING_VAR, &cs)],
+    );
 }
 
 /// The same scene into a namespace that takes only Entra ID tokens from hubmirror, with tokens
@@ -117,5 +125,8 @@ fn event_hubs_entra_target_three_instances_killed_added_restarted() {
         stats.oauthbearer_authentications > 0,
         "the instances signed in with tokens: {stats:?}"
     );
-    assert_eq!(stats.sessions_expired, 0, "no connection outlived its token: {stats:?}");
+    assert_eq!(
+        stats.sessions_expired, 0,
+        "no connection outlived its token: {stats:?}"
+    );
 }

@@ -16,8 +16,16 @@ use super::{claims, init_logs, start};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// A plain-HTTP client. In the workspace build reqwest has rustls without a crypto provider
+/// (hubmirror hands it its own TLS settings), and a client without one panics when built: the
+/// process's default provider is installed first.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 async fn post_form(url: &str, form: &[(&str, &str)], basic: Option<&str>) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new().post(url).form(form);
+    let mut request = http().post(url).form(form);
     if let Some(b) = basic {
         let encoded = base64::engine::general_purpose::STANDARD.encode(b);
         request = request.header("Authorization", format!("Basic {encoded}"));
@@ -28,7 +36,7 @@ async fn post_form(url: &str, form: &[(&str, &str)], basic: Option<&str>) -> (St
 }
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new().get(url);
+    let mut request = http().get(url);
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
