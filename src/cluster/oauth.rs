@@ -90,14 +90,15 @@ where
     Ok(client)
 }
 
-/// Pushes every new token of `cfg`'s Entra cluster to `client` while it lives (for clients that
-/// are never polled, such as admin clients). Nothing for other clusters.
-pub fn keep_fresh<T: Native + Send + Sync + 'static>(cfg: &ClientConfig, client: &Arc<T>) {
-    let Some(cell) = cell::by_config(cfg.get("sasl.oauthbearer.config")) else {
+/// Pushes every new token of cluster `alias` (if it signs in with Entra ID) to `client` while it
+/// lives: for long-lived clients that are polled only now and then or never (admin clients, a
+/// flow's tail reader), whose connections librdkafka re-authenticates with the token it holds.
+pub fn keep_fresh<T: Native + Send + Sync + 'static>(alias: &str, client: &Arc<T>) {
+    let Some(cell) = cell::of_cluster(alias) else {
         return;
     };
     let weak: Weak<T> = Arc::downgrade(client);
-    let alias = cell.alias().to_string();
+    let alias = alias.to_string();
     cell.on_new_token(move |token| match weak.upgrade() {
         Some(client) => {
             if let Err(e) = set_token(client.native(), token) {

@@ -49,7 +49,7 @@ impl<'t> Clients<'t> {
             clients::admin(cluster, ctx()).map_err(RunError::client(alias, "admin client"))?;
         let admin = Arc::new(admin);
         // Nobody polls an admin client: it gets each new Entra ID token pushed.
-        oauth::keep_fresh(&crate::cluster::client_config(cluster), &admin);
+        oauth::keep_fresh(alias, &admin);
         let c = ClusterClients { producer, admin };
         self.by_alias.insert(alias.to_string(), c.clone());
         Ok(c)

@@ -127,11 +127,14 @@ impl Connector {
         let _ = consumer.context().producer.set(producer.clone());
         let reader =
             clients::tail_reader(&self.target).map_err(err(&self.target.alias, "tail reader"))?;
+        let reader = Arc::new(TailReader::new(reader));
+        // Read from only at (re)starts: its idle connections still re-authenticate.
+        crate::cluster::oauth::keep_fresh(&self.target.alias, &reader);
         Ok(RunClients {
             consumer: Arc::new(consumer),
             producer,
             board,
-            reader: Arc::new(TailReader::new(reader)),
+            reader,
         })
     }
 }

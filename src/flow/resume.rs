@@ -80,6 +80,12 @@ pub struct TailReader {
     consumer: BaseConsumer<ReaderContext>,
 }
 
+impl crate::cluster::oauth::Native for TailReader {
+    fn native(&self) -> &rdkafka::client::NativeClient {
+        self.consumer.native()
+    }
+}
+
 impl TailReader {
     /// A reader over `consumer` (see [`crate::cluster::clients::tail_reader`]).
     pub fn new(consumer: BaseConsumer<ReaderContext>) -> Self {

@@ -148,9 +148,14 @@ fn workload_identity_reads_the_rotated_token_file_for_every_token() {
         &["cluster=\"eventhub\""],
     );
     let restarts = metric_sum(&page, "hubmirror_flow_restarts_total", &[]);
+    let stats = eh.entra_stats();
     eprintln!(
-        "workload identity, rotated file: {tally:?}; tokens fetched {fetched}; emulator {:?}",
-        eh.entra_stats()
+        "workload identity, rotated file: {tally:?}; tokens fetched {fetched}; emulator {stats:?}"
+    );
+    assert_eq!(
+        (stats.sessions_expired, stats.oauthbearer_refused),
+        (0, 0),
+        "every connection re-authenticated with a fresh token: {stats:?}"
     );
     assert_eq!(
         (tally.lost, tally.duplicated, tally.out_of_order),
