@@ -90,6 +90,47 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
+/// While the daemon waits for its first Entra ID tokens (before any client or flow exists):
+/// serves `/healthz` and a `/readyz` that says what it waits for, on a second handle of
+/// `listener`'s socket, until `done`. The listener itself stays open for [`serve`].
+pub fn serve_while_starting(
+    listener: &tokio::net::TcpListener,
+    done: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let spare = socket2::SockRef::from(listener).try_clone()?;
+    let std: std::net::TcpListener = spare.into();
+    std.set_nonblocking(true)?;
+    let spare = tokio::net::TcpListener::from_std(std)?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|| async {
+                let mut lines = vec!["not ready".to_string()];
+                for c in crate::entra::cell::statuses() {
+                    if c.expires_at.is_none() {
+                        lines.push(format!(
+                            "cluster '{}': waiting for its first Entra ID token{}",
+                            c.alias,
+                            c.unavailable
+                                .map(|why| format!(": {why}"))
+                                .unwrap_or_default()
+                        ));
+                    }
+                }
+                (StatusCode::SERVICE_UNAVAILABLE, lines.join("\n") + "\n")
+            }),
+        );
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(spare, app)
+            .with_graceful_shutdown(async move { done.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("HTTP listener failed: {e}");
+        }
+    }))
+}
+
 /// Serves on `listener` (from [`bind`]) until `shutdown`; `segments` are the flows' segments
 /// topics `/store/sync` reads.
 pub fn serve(

@@ -122,9 +122,19 @@ pub async fn run(
             source,
         })?;
 
-    // Entra ID clusters: a first token before any client connects, then fresh ones.
-    let tokens = Tokens::first(&t, None, &shutdown).await?;
-    let token_tasks = tokens.keep_fresh(&shutdown);
+    // Entra ID clusters: a first token before any client connects (meanwhile /healthz answers
+    // and /readyz says what is awaited), then fresh ones.
+    let starting = CancellationToken::new();
+    let early = server::serve_while_starting(&listener, starting.clone()).map_err(|source| {
+        RunError::Listen {
+            addr: t.metrics.listen,
+            source,
+        }
+    })?;
+    let tokens = Tokens::first(&t, None, &shutdown).await;
+    starting.cancel();
+    let _ = early.await;
+    let token_tasks = tokens?.keep_fresh(&shutdown);
 
     let (fatal_tx, fatal_rx) = mpsc::unbounded_channel();
     let shared = tasks::Shared {

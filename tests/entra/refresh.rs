@@ -9,6 +9,7 @@ use super::*;
 use support::hubmirror::{http_status, metric_sum, Running};
 use support::kafka::{self, Ledger, Stream};
 use support::tansu::Tansu;
+use support::topology::TopologyBuilder;
 use support::wait_for;
 
 const LIFETIME: Duration = Duration::from_secs(20);
@@ -173,4 +174,58 @@ fn workload_identity_reads_the_rotated_token_file_for_every_token() {
     );
     run.stop_cleanly();
     assert_no_secret(&run.output(), &[SECRET], "workload identity");
+}
+
+/// An authority that does not answer when hubmirror starts: it waits (retrying), `/healthz`
+/// answers and `/readyz` says what it waits for; once the authority answers, it replicates.
+#[test]
+fn an_authority_down_at_start_is_waited_for_with_health_served() {
+    let onprem = Tansu::start();
+    let eh = emulator(Duration::from_secs(3600));
+    eh.set_entra_available(false);
+    let work = Workdir::new();
+    let (entra, env) = entra_for(Mode::ManagedIdentity, &eh, &work);
+    let src = kafka::plain(&onprem.listener());
+    kafka::create_topic(&src, "orders", 1);
+    kafka::produce_test_records(&src, "orders", 1, 0..100, 1_700_000_000_000);
+    let topo = TopologyBuilder::new()
+        .tansu("onprem", &onprem)
+        .event_hubs_entra("eventhub", &eh, &eh.namespace(), &entra)
+        .flow("onprem", "eventhub", &["orders"])
+        .replication("refresh_topics_interval", "2s");
+    let topo = write(&topo, &work);
+    let addr = work.metrics_addr();
+    let mut run = Running::start(&topo, &env_refs(&env));
+    let body = wait_for(
+        "/readyz to name the awaited token",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = http_status(&addr, "/readyz")?;
+            (code == 503 && body.contains("HTTP 503")).then_some(body)
+        },
+    );
+    assert!(
+        body.contains("cluster 'eventhub': waiting for its first Entra ID token"),
+        "{body}"
+    );
+    assert_eq!(http_status(&addr, "/healthz").map(|r| r.0), Some(200));
+    assert!(run.wait(Duration::ZERO).is_none(), "{}", run.output());
+    eh.set_entra_available(true);
+    let copies = kafka::read_all(
+        &eh.client_config(),
+        "onprem.orders",
+        100,
+        Duration::from_secs(90),
+    );
+    assert_eq!(
+        copies.len(),
+        100,
+        "every record copied once the authority answered"
+    );
+    run.stop_cleanly();
+    assert!(
+        run.output().contains("cannot get an Entra ID token yet"),
+        "{}",
+        run.output()
+    );
 }
