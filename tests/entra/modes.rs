@@ -37,6 +37,31 @@ fn replicates_both_ways(mode: Mode) {
         stats.oauthbearer_authentications > 0,
         "{mode:?}: hubmirror signed in with OAUTHBEARER"
     );
+    // The inspection commands get their own tokens (a thread keeps them fresh while they run).
+    let topo_arg = topo.to_string_lossy().to_string();
+    for args in [
+        vec!["topics", "-c", topo_arg.as_str()],
+        vec!["status", "-c", topo_arg.as_str()],
+    ] {
+        let out = support::hubmirror::run_to_end(&args, &env);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{mode:?}: {args:?}:\n{text}");
+        let shown = match args[0] {
+            // The remote topic, with its partitions, found on the Entra cluster.
+            "topics" => text.contains("onprem.orders"),
+            // The Entra cluster reachable in the cluster table.
+            _ => text.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() == 4 && cols[0] == "eventhub" && cols[1] == "yes"
+            }),
+        };
+        assert!(shown, "{mode:?}: {args:?}:\n{text}");
+        assert_no_secret(&text, &[SECRET], &format!("{mode:?}: {}", args[0]));
+    }
     run.stop_cleanly();
     let out = run.output();
     assert!(out.contains("Entra ID token obtained"), "{out}");
