@@ -336,14 +336,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ClientContext for ListContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        oauthbearer_config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::entra::oauth_token(oauthbearer_config)
-    }
+    crate::cluster::oauth::entra_token_callback!();
 
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match self.inner.recognise(log_message) {

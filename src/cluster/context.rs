@@ -246,14 +246,7 @@ impl ClusterContext {
 }
 
 impl ClientContext for ClusterContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        oauthbearer_config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::entra::oauth_token(oauthbearer_config)
-    }
+    crate::cluster::oauth::entra_token_callback!();
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         let msg = self.redact(strip_thread(log_message));

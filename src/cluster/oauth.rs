@@ -29,6 +29,23 @@ use rdkafka::ClientConfig;
 
 use crate::entra::cell;
 
+/// The two `ClientContext` items of every hubmirror client context: librdkafka's token requests
+/// are answered from the token cell the client's `sasl.oauthbearer.config` names (an error for a
+/// cluster without Entra ID, which never asks).
+macro_rules! entra_token_callback {
+    () => {
+        const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+        fn generate_oauth_token(
+            &self,
+            oauthbearer_config: Option<&str>,
+        ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+            crate::entra::oauth_token(oauthbearer_config)
+        }
+    };
+}
+pub(crate) use entra_token_callback;
+
 /// A librdkafka client hubmirror creates.
 pub trait Native {
     /// The underlying librdkafka handle.

@@ -15,14 +15,7 @@ use super::context::strip_thread;
 pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        oauthbearer_config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::entra::oauth_token(oauthbearer_config)
-    }
+    crate::cluster::oauth::entra_token_callback!();
 
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(fac, "librdkafka: {}", strip_thread(log_message));

@@ -66,31 +66,25 @@ pub fn build(
             tenant_id,
             client_id,
             ..
-        } => TokenRequest {
-            url: token_endpoint(authority, tenant_id),
-            form: Some(vec![
-                ("grant_type", "client_credentials".to_string()),
-                ("client_id", client_id.clone()),
-                ("client_secret", secret.to_string()),
-                ("scope", scope(host)),
-            ]),
-            headers: Vec::new(),
-        },
+        } => client_credentials(
+            token_endpoint(authority, tenant_id),
+            client_id,
+            vec![("client_secret", secret.to_string())],
+            host,
+        ),
         EntraCredential::WorkloadIdentity {
             tenant_id,
             client_id,
             ..
-        } => TokenRequest {
-            url: token_endpoint(authority, tenant_id),
-            form: Some(vec![
-                ("grant_type", "client_credentials".to_string()),
-                ("client_id", client_id.clone()),
+        } => client_credentials(
+            token_endpoint(authority, tenant_id),
+            client_id,
+            vec![
                 ("client_assertion_type", JWT_BEARER.to_string()),
                 ("client_assertion", secret.to_string()),
-                ("scope", scope(host)),
-            ]),
-            headers: Vec::new(),
-        },
+            ],
+            host,
+        ),
         EntraCredential::ManagedIdentity {
             client_id,
             endpoint,
@@ -118,6 +112,27 @@ pub fn build(
                 },
             }
         }
+    }
+}
+
+/// A client-credentials grant at `url` for `client_id`, authenticated by `auth` (a secret or an
+/// assertion), for namespace `host`'s scope.
+fn client_credentials(
+    url: String,
+    client_id: &str,
+    auth: Vec<(&'static str, String)>,
+    host: &str,
+) -> TokenRequest {
+    let mut form = vec![
+        ("grant_type", "client_credentials".to_string()),
+        ("client_id", client_id.to_string()),
+    ];
+    form.extend(auth);
+    form.push(("scope", scope(host)));
+    TokenRequest {
+        url,
+        form: Some(form),
+        headers: Vec::new(),
     }
 }
 

@@ -171,14 +171,7 @@ pub struct FlowProducerContext {
 }
 
 impl ClientContext for FlowProducerContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        oauthbearer_config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::entra::oauth_token(oauthbearer_config)
-    }
+    crate::cluster::oauth::entra_token_callback!();
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         self.cluster.log(level, fac, log_message)
