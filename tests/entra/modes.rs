@@ -97,3 +97,45 @@ fn workload_identity_replicates_both_ways() {
 fn managed_identity_replicates_both_ways() {
     replicates_both_ways(Mode::ManagedIdentity);
 }
+
+/// An `https://` authority whose certificate only the cluster's `tls.ca_file` vouches for (a
+/// private CA): the token requests trust it too.
+#[test]
+fn an_https_authority_signed_by_the_clusters_ca_is_trusted() {
+    let onprem = Tansu::start();
+    let eh = emulator(Duration::from_secs(3600));
+    let certs = eh.ca_file();
+    let front = support::tls_front::TlsFront::start(
+        eh.authority_host().trim_start_matches("http://"),
+        &certs.with_file_name("server.pem"),
+        &certs.with_file_name("server.key.pem"),
+    );
+    let work = Workdir::new();
+    let file = work.path().join("client-secret");
+    std::fs::write(&file, SECRET).expect("secret file");
+    let entra = format!(
+        "{{tenant_id: {}, client_id: {APP}, client_secret_file: {}, authority_host: {}}}",
+        quoted(&eh.tenant_id()),
+        quoted(&file.to_string_lossy()),
+        quoted(&front.url())
+    );
+    let src = kafka::plain(&onprem.listener());
+    kafka::create_topic(&src, "orders", 2);
+    kafka::produce_test_records(&src, "orders", 2, 0..N, 1_700_000_000_000);
+    let topo = TopologyBuilder::new()
+        .tansu("onprem", &onprem)
+        .event_hubs_entra("eventhub", &eh, &eh.namespace(), &entra)
+        .flow("onprem", "eventhub", &["orders"])
+        .replication("refresh_topics_interval", "2s");
+    let topo = write(&topo, &work);
+    let mut run = Running::start(&topo, &[]);
+    let copies = kafka::read_all(
+        &eh.client_config(),
+        "onprem.orders",
+        N,
+        Duration::from_secs(90),
+    );
+    exactly_once(&copies, "https authority: onprem → eventhub");
+    assert_eq!(eh.entra_stats().tokens_issued_token_endpoint, 1);
+    run.stop_cleanly();
+}

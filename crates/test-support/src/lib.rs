@@ -17,6 +17,7 @@ pub mod hubmirror;
 pub mod kafka;
 pub mod proxy;
 pub mod tansu;
+pub mod tls_front;
 pub mod topology;
 mod wait;
 
