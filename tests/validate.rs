@@ -270,17 +270,15 @@ fn repository_topology_is_valid() {
 fn entra_namespaces_print_their_mode_and_never_the_secret() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = "ENTRAclientSECRETvalue0123456789";
-    let text = format!(
-        "clusters:\n  onprem: {{bootstrap_servers: 'localhost:9092'}}\n  eh:\n    event_hubs:\n      \
+    let text =         "clusters:\n  onprem: {bootstrap_servers: 'localhost:9092'}\n  eh:\n    event_hubs:\n      \
          namespace: myns.servicebus.windows.net\n      entra:\n        \
          tenant_id: 00000000-0000-0000-0000-000000000000\n        \
-         client_id: 11111111-1111-1111-1111-111111111111\n        client_secret: ${{HM_ENTRA_SECRET}}\n  \
+         client_id: 11111111-1111-1111-1111-111111111111\n        client_secret: ${HM_ENTRA_SECRET}\n  \
          mi:\n    event_hubs:\n      namespace: other.servicebus.windows.net\n      \
-         entra: {{managed_identity: true}}\n\
-         flows:\n  - {{source: onprem, target: eh, topics: [orders]}}\n  \
-         - {{source: mi, target: onprem, topics: [events]}}\n"
-    );
-    let file = write(dir.path(), "topology.yaml", &text);
+         entra: {managed_identity: true}\n\
+         flows:\n  - {source: onprem, target: eh, topics: [orders]}\n  \
+         - {source: mi, target: onprem, topics: [events]}\n";
+    let file = write(dir.path(), "topology.yaml", text);
     let out = validate(&file, &[("HM_ENTRA_SECRET", secret)]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
