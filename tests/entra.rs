@@ -112,6 +112,41 @@ pub fn both_ways(
         .replication("refresh_topics_interval", "2s")
 }
 
+/// `onprem` (tansu) → `eventhub` (the emulator, signed in with `entra`) over `orders`.
+pub fn one_way(
+    onprem: &support::tansu::Tansu,
+    eh: &EventHubsEmulator,
+    entra: &str,
+) -> TopologyBuilder {
+    TopologyBuilder::new()
+        .tansu("onprem", onprem)
+        .event_hubs_entra("eventhub", eh, &eh.namespace(), entra)
+        .flow("onprem", "eventhub", &["orders"])
+        .replication("refresh_topics_interval", "2s")
+}
+
+/// The streaming setup: `orders` (2 partitions) on `onprem`, `events` (1) on the emulator, the
+/// [`both_ways`] topology written into `work`. Returns the two sides' client configs, the
+/// topology file and its metrics address.
+pub fn streaming(
+    onprem: &support::tansu::Tansu,
+    eh: &EventHubsEmulator,
+    entra: &str,
+    work: &Workdir,
+) -> (
+    rdkafka::ClientConfig,
+    rdkafka::ClientConfig,
+    std::path::PathBuf,
+    String,
+) {
+    let src = support::kafka::plain(&onprem.listener());
+    let ehc = eh.client_config();
+    support::kafka::create_topic(&src, "orders", 2);
+    support::kafka::create_topic(&ehc, "events", 1);
+    let topo = write(&both_ways(onprem, eh, entra, ("orders", "events")), work);
+    (src, ehc, topo, work.metrics_addr())
+}
+
 /// Asserts `output` holds none of `secrets` and no JWT (`eyJ...`).
 pub fn assert_no_secret(output: &str, secrets: &[&str], what: &str) {
     for s in secrets {

@@ -122,12 +122,7 @@ fn an_https_authority_signed_by_the_clusters_ca_is_trusted() {
     let src = kafka::plain(&onprem.listener());
     kafka::create_topic(&src, "orders", 2);
     kafka::produce_test_records(&src, "orders", 2, 0..N, 1_700_000_000_000);
-    let topo = TopologyBuilder::new()
-        .tansu("onprem", &onprem)
-        .event_hubs_entra("eventhub", &eh, &eh.namespace(), &entra)
-        .flow("onprem", "eventhub", &["orders"])
-        .replication("refresh_topics_interval", "2s");
-    let topo = write(&topo, &work);
+    let topo = write(&one_way(&onprem, &eh, &entra), &work);
     let mut run = Running::start(&topo, &[]);
     let copies = kafka::read_all(
         &eh.client_config(),

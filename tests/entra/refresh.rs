@@ -9,7 +9,6 @@ use super::*;
 use support::hubmirror::{http_status, metric_sum, Running};
 use support::kafka::{self, Ledger, Stream};
 use support::tansu::Tansu;
-use support::topology::TopologyBuilder;
 use support::wait_for;
 
 const LIFETIME: Duration = Duration::from_secs(20);
@@ -22,15 +21,7 @@ fn short_lived_tokens_under_a_stream_lose_nothing_and_restart_nothing() {
     let eh = emulator(LIFETIME);
     let work = Workdir::new();
     let (entra, env) = entra_for(Mode::ClientSecret, &eh, &work);
-    let src = kafka::plain(&onprem.listener());
-    let ehc = eh.client_config();
-    kafka::create_topic(&src, "orders", 2);
-    kafka::create_topic(&ehc, "events", 1);
-    let topo = write(
-        &both_ways(&onprem, &eh, &entra, ("orders", "events")),
-        &work,
-    );
-    let addr = work.metrics_addr();
+    let (src, ehc, topo, addr) = streaming(&onprem, &eh, &entra, &work);
     let mut env = env_refs(&env);
     env.push(("RUST_LOG", "debug"));
     let mut run = Running::start(&topo, &env);
@@ -119,15 +110,7 @@ fn workload_identity_reads_the_rotated_token_file_for_every_token() {
     let (entra, env) = entra_for(Mode::WorkloadIdentity, &eh, &work);
     let file = work.path().join("azure-identity-token");
     std::fs::write(&file, eh.federated_token(SUBJECT, FEDERATED)).expect("token file");
-    let src = kafka::plain(&onprem.listener());
-    let ehc = eh.client_config();
-    kafka::create_topic(&src, "orders", 2);
-    kafka::create_topic(&ehc, "events", 1);
-    let topo = write(
-        &both_ways(&onprem, &eh, &entra, ("orders", "events")),
-        &work,
-    );
-    let addr = work.metrics_addr();
+    let (src, ehc, topo, addr) = streaming(&onprem, &eh, &entra, &work);
     let mut run = Running::start(&topo, &env_refs(&env));
 
     let ledger = Ledger::start(&ehc, "onprem.orders");
@@ -188,12 +171,7 @@ fn an_authority_down_at_start_is_waited_for_with_health_served() {
     let src = kafka::plain(&onprem.listener());
     kafka::create_topic(&src, "orders", 1);
     kafka::produce_test_records(&src, "orders", 1, 0..100, 1_700_000_000_000);
-    let topo = TopologyBuilder::new()
-        .tansu("onprem", &onprem)
-        .event_hubs_entra("eventhub", &eh, &eh.namespace(), &entra)
-        .flow("onprem", "eventhub", &["orders"])
-        .replication("refresh_topics_interval", "2s");
-    let topo = write(&topo, &work);
+    let topo = write(&one_way(&onprem, &eh, &entra), &work);
     let addr = work.metrics_addr();
     let mut run = Running::start(&topo, &env_refs(&env));
     let body = wait_for(
