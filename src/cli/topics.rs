@@ -41,7 +41,8 @@ pub enum TargetState {
     Exists,
     /// Absent (created by `run` when `create_topics` is on).
     Missing,
-    /// Present with fewer partitions: `run` reports it and does not re-partition.
+    /// Present with fewer partitions: `run` adds the missing ones when `create_topics` is on
+    /// (where the target allows it); meanwhile the partitions it has flow.
     FewerPartitions,
 }
 
@@ -129,9 +130,11 @@ pub fn cannot_take(t: &Topology, rows: &[Row]) -> Vec<String> {
                      false: create it with {} partition(s), or set create_topics: true",
                     r.target, r.partitions
                 )),
+                TargetState::FewerPartitions if t.replication.create_topics => None,
                 TargetState::FewerPartitions => Some(format!(
                     "{flow}: topic '{remote}' on '{}' has {} partition(s), fewer than the {} of \
-                     '{}' on '{}': add partitions to it (hubmirror does not re-partition)",
+                     '{}' on '{}' and replication.create_topics is false: add partitions to it, \
+                     or set create_topics: true (the partitions it has flow meanwhile)",
                     r.target,
                     r.target_partitions.unwrap_or(0),
                     r.partitions,

@@ -33,6 +33,7 @@ mod liveness;
 mod loss;
 mod oversize;
 mod positions;
+mod remote;
 mod resume;
 mod route;
 pub mod stamp;
@@ -325,6 +326,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
             subscribed: Vec::new(),
             parked: None,
             paused: Vec::new(),
+            held: Default::default(),
+            unheld: Vec::new(),
         },
         board,
         seq: 0,

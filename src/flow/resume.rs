@@ -102,9 +102,19 @@ impl TailReader {
         prefix: &str,
         committed: Option<i64>,
     ) -> Result<TailCopies, KafkaError> {
-        let (low, high) = self
+        let (low, high) = match self
             .consumer
-            .fetch_watermarks(topic, partition, WINDOW_TIMEOUT)?;
+            .fetch_watermarks(topic, partition, WINDOW_TIMEOUT)
+        {
+            // A partition added since this long-lived client last looked (the remote topic
+            // grew): its metadata is read again, once.
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownPartition) => {
+                self.consumer.fetch_metadata(Some(topic), WINDOW_TIMEOUT)?;
+                self.consumer
+                    .fetch_watermarks(topic, partition, WINDOW_TIMEOUT)?
+            }
+            other => other?,
+        };
         let mut found = TailCopies::default();
         if high <= low {
             return Ok(found);

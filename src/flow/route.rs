@@ -13,8 +13,11 @@ pub struct Route {
     pub source_topic: Arc<str>,
     /// Topic on the target cluster.
     pub remote_topic: String,
-    /// Partitions of the source topic that are replicated.
+    /// Partitions of the source topic.
     pub partitions: i32,
+    /// Source partitions `0..writable` are replicated; the others wait for the remote topic to
+    /// get as many partitions (see [`super::remote`]). `partitions` unless it has fewer.
+    pub writable: i32,
     /// Whether the topic carries heartbeats (their replication latency is tracked).
     pub heartbeats: bool,
     /// `hubmirror_records_replicated_total` for this route.
@@ -47,6 +50,7 @@ impl Route {
             source_topic: Arc::from(source_topic),
             remote_topic: remote_topic.to_string(),
             partitions,
+            writable: partitions,
             heartbeats,
             replicated: metrics.records_replicated.with_label_values(&labels),
             bytes: metrics.bytes_replicated.with_label_values(&labels),

@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::consumer::Consumer;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 
 use super::group::FlowConsumer;
+use super::remote::{self, Remote};
 use super::route::Route;
 use super::FlowError;
 use crate::cluster::ClusterContext;
@@ -48,8 +49,9 @@ pub struct Discovery {
     heartbeats_to_target: bool,
     clients: DiscoveryClients,
     metrics: Arc<Metrics>,
-    /// Source topics already routed, with their partition count.
-    routed: HashMap<String, i32>,
+    /// Source topics already routed: their partition count, and how many of them flow (fewer
+    /// when the remote topic has fewer partitions).
+    routed: HashMap<String, (i32, i32)>,
     /// Source topics that cannot be served now, with the reason last logged.
     blocked: HashMap<String, String>,
 }
@@ -77,8 +79,9 @@ impl Discovery {
     }
 
     /// Looks at both clusters once and returns the routes that are new or changed (partitions
-    /// added).
-    pub async fn refresh(&mut self) -> Result<Vec<Arc<Route>>, FlowError> {
+    /// added on either side). `status`: which source partitions this instance owns (the owner
+    /// of partition 0 of a source topic adds partitions to its remote topic).
+    pub async fn refresh(&mut self, status: &FlowStatus) -> Result<Vec<Arc<Route>>, FlowError> {
         let source_md = self.source_metadata().await?;
         let mut wanted: Vec<(String, i32)> = source_md
             .topics()
@@ -89,7 +92,8 @@ impl Discovery {
                 self.naming.flow_copies(&self.flow, t.name(), hb)
             })
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
-            .filter(|(name, n)| self.routed.get(name) != Some(n))
+            // Routed whole: nothing to look at. Routed in part: the target may have grown.
+            .filter(|(name, n)| self.routed.get(name) != Some(&(*n, *n)))
             .collect();
         wanted.sort();
         if wanted.is_empty() {
@@ -97,50 +101,99 @@ impl Discovery {
         }
 
         let target_md = self.target_metadata().await?;
+        let (admin, target, flow) = (
+            self.clients.admin.clone(),
+            self.flow.target.clone(),
+            self.flow.name(),
+        );
+        let remote_side = Remote {
+            admin: &admin,
+            target: &target,
+            flow: &flow,
+        };
         let mut out = Vec::new();
         for (topic, partitions) in wanted {
             let remote = self.naming.remote_topic(&self.flow.source, &topic);
-            match self.ensure_target(&target_md, &remote, partitions).await {
-                Ok(()) => {
-                    if let Some(reason) = self.blocked.remove(&topic) {
-                        tracing::info!(flow = %self.flow.name(), topic, remote, "topic recovered (was: {reason})");
-                    }
-                    let route = Arc::new(Route::new(
-                        &self.metrics,
-                        &self.flow.source,
-                        &self.flow.target,
-                        &topic,
-                        &remote,
-                        partitions,
-                        self.naming.is_heartbeats(&topic),
-                    ));
-                    self.routed.insert(topic, partitions);
-                    out.push(route);
-                }
-                Err(reason) => {
-                    if self.blocked.get(&topic) != Some(&reason) {
-                        tracing::error!(flow = %self.flow.name(), topic, "{reason}; the flow's other topics keep flowing, retrying on the next refresh");
-                        self.metrics
-                            .errors
-                            .with_label_values(&[
-                                &self.flow.source,
-                                &self.flow.target,
-                                "target_topic",
-                            ])
-                            .inc();
-                        self.blocked.insert(topic, reason);
-                    }
-                }
+            let have = target_md
+                .topics()
+                .iter()
+                .find(|t| t.name() == remote && t.error().is_none())
+                .map(|t| t.partitions().len() as i32);
+            let routed_before = self
+                .routed
+                .get(&topic)
+                .is_some_and(|(n, _)| *n == partitions);
+            let grows = remote::may_grow(routed_before, status.owns(&topic, 0));
+            let plan = remote::plan(have, partitions, self.create_topics, grows);
+            let outcome = remote_side.apply(plan, &remote, partitions).await;
+            let served = self.report(&topic, &remote, outcome);
+            let Some(writable) = served else { continue };
+            if self.routed.get(&topic) == Some(&(partitions, writable)) {
+                continue;
             }
+            let mut route = Route::new(
+                &self.metrics,
+                &self.flow.source,
+                &self.flow.target,
+                &topic,
+                &remote,
+                partitions,
+                self.naming.is_heartbeats(&topic),
+            );
+            route.writable = writable;
+            self.routed.insert(topic, (partitions, writable));
+            out.push(Arc::new(route));
         }
         Ok(out)
+    }
+
+    /// Logs what changed about `topic` (one line per new reason, one when it recovers); the
+    /// number of its partitions that flow, `None` when none does.
+    fn report(&mut self, topic: &str, remote: &str, outcome: remote::Outcome) -> Option<i32> {
+        let flow = self.flow.name();
+        let (writable, reason, loud) = match outcome {
+            Ok(remote::Served { writable, short }) => match short {
+                None => (Some(writable), None, false),
+                Some(s) => (Some(writable), Some(s.reason), s.loud),
+            },
+            Err(reason) => (None, Some(reason), true),
+        };
+        match reason {
+            None => {
+                if let Some(was) = self.blocked.remove(topic) {
+                    tracing::info!(flow = %flow, topic, remote, "topic recovered (was: {was})");
+                }
+            }
+            // Quiet (another instance adds the partitions): not worth a line, nor replacing a
+            // reason already logged (it would be logged again when it comes back).
+            Some(reason) if !loud => tracing::debug!(flow = %flow, topic, "{reason}"),
+            Some(reason) if self.blocked.get(topic) != Some(&reason) => {
+                let rest = if writable.is_some() {
+                    "retrying on the next refresh"
+                } else {
+                    "the flow's other topics keep flowing, retrying on the next refresh"
+                };
+                tracing::error!(flow = %flow, topic, "{reason}; {rest}");
+                self.metrics
+                    .errors
+                    .with_label_values(&[&self.flow.source, &self.flow.target, "target_topic"])
+                    .inc();
+                self.blocked.insert(topic.to_string(), reason);
+            }
+            Some(_) => {}
+        }
+        writable
     }
 
     /// Drops the store's segments that lie wholly below each routed partition's log start on
     /// the source (retention deleted those records; no group can be positioned there).
     /// Returns how many segments went.
     pub async fn prune(&self, store: &Store) -> Result<usize, FlowError> {
-        let routed: Vec<(String, i32)> = self.routed.iter().map(|(t, n)| (t.clone(), *n)).collect();
+        let routed: Vec<(String, i32)> = self
+            .routed
+            .iter()
+            .map(|(t, (n, _))| (t.clone(), *n))
+            .collect();
         let consumer = self.clients.consumer.clone();
         let starts = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
@@ -164,63 +217,6 @@ impl Discovery {
             pruned += store.prune(&key, low)?;
         }
         Ok(pruned)
-    }
-
-    /// Checks (or creates) `remote` on the target with at least `partitions` partitions.
-    /// The error is a complete sentence naming the topic and the cluster.
-    async fn ensure_target(
-        &self,
-        md: &Metadata,
-        remote: &str,
-        partitions: i32,
-    ) -> Result<(), String> {
-        let target = &self.flow.target;
-        if let Some(t) = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == remote && t.error().is_none())
-        {
-            let have = t.partitions().len() as i32;
-            return if have >= partitions {
-                Ok(())
-            } else {
-                let noun = if have == 1 { "partition" } else { "partitions" };
-                Err(format!(
-                    "target topic '{remote}' on cluster '{target}' has {have} {noun} but the source has {partitions}: \
-                     refusing to re-partition; add partitions to '{remote}' on '{target}'"
-                ))
-            };
-        }
-        if !self.create_topics {
-            return Err(format!(
-                "target topic '{remote}' is missing on cluster '{target}' and replication.create_topics is false: \
-                 create it with {partitions} partitions"
-            ));
-        }
-        let new = NewTopic::new(remote, partitions, TopicReplication::Fixed(-1));
-        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = self
-            .clients
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| {
-                format!("cannot create target topic '{remote}' on cluster '{target}': {e}")
-            })?;
-        for result in results {
-            match result {
-                Ok(_) => {}
-                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => {
-                    return Err(format!(
-                        "cannot create target topic '{remote}' on cluster '{target}': {code}; \
-                         create it with {partitions} partitions or allow topic creation"
-                    ))
-                }
-            }
-        }
-        tracing::info!(flow = %self.flow.name(), topic = remote, cluster = %target, partitions, "created target topic");
-        Ok(())
     }
 
     async fn source_metadata(&self) -> Result<Metadata, FlowError> {
@@ -274,7 +270,7 @@ pub(super) async fn discover(
     let mut backoff = Duration::from_millis(500);
     let mut settling = Duration::from_secs(1);
     loop {
-        let wait = match discovery.refresh().await {
+        let wait = match discovery.refresh(&status).await {
             Ok(routes) => {
                 if !routes.is_empty() && tx.send(routes).await.is_err() {
                     return Ok(());

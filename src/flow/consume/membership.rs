@@ -52,9 +52,31 @@ pub(in crate::flow) struct Membership {
     pub parked: Option<Instant>,
     /// The partitions paused when copying was parked.
     pub paused: Partitions,
+    /// Assigned partitions the remote topic has no partition for yet ([`Route::writable`]):
+    /// owned, paused and not started until it grows.
+    pub held: HashSet<(String, i32)>,
+    /// Held partitions the remote topic has grown to take: started next.
+    pub unheld: Partitions,
 }
 
 impl Membership {
+    /// Forgets that `partitions` wait for their remote topic (they are no longer this
+    /// instance's).
+    fn release_held(&mut self, partitions: &Partitions) {
+        for p in partitions {
+            self.held.remove(p);
+        }
+        self.unheld.retain(|p| !partitions.contains(p));
+    }
+
+    /// Held partitions the remote topic grew to take, to start now (none while a start runs).
+    pub fn take_unheld(&mut self) -> Option<Partitions> {
+        if self.starting.is_some() || self.unheld.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.unheld))
+    }
+
     /// Whether records of `topic`/`partition` must be dropped (it was handed over or lost).
     pub fn is_gone(&mut self, topic: &str, partition: i32) -> bool {
         if self.gone.is_empty() {
@@ -76,6 +98,20 @@ impl ConsumeLoop {
     pub(super) fn add_routes(&mut self, routes: Vec<Arc<Route>>) -> Result<(), FlowError> {
         for route in routes {
             let topic = route.source_topic.to_string();
+            let writable = |(t, p): &(String, i32)| *t == topic && *p < route.writable;
+            let mut now: Partitions = self
+                .group
+                .held
+                .iter()
+                .filter(|e| writable(e))
+                .cloned()
+                .collect();
+            if !now.is_empty() {
+                now.sort();
+                self.group.held.retain(|e| !writable(e));
+                tracing::info!(source = %self.source, target = %self.target, topic, partitions = ?now.iter().map(|(_, p)| p).collect::<Vec<_>>(), "the remote topic grew: starting the partitions that waited for it");
+                self.group.unheld.append(&mut now);
+            }
             let age =
                 self.metrics
                     .record_age
@@ -126,7 +162,7 @@ impl ConsumeLoop {
 
     /// Finds where each newly assigned (and paused) partition starts, beside the loop; until
     /// it is moved there, records of it are dropped.
-    fn begin_start(&mut self, partitions: Partitions) {
+    pub(super) fn begin_start(&mut self, partitions: Partitions) {
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         self.group.started_at = Some((Instant::now(), partitions.clone()));
@@ -134,7 +170,20 @@ impl ConsumeLoop {
         let mut routes: Vec<(Arc<Route>, Vec<i32>)> = Vec::new();
         for (topic, ps) in by_topic(&partitions) {
             match self.routes.get(&topic) {
-                Some((route, _)) => routes.push((route.clone(), ps)),
+                Some((route, _)) => {
+                    let (now, later): (Vec<i32>, Vec<i32>) =
+                        ps.into_iter().partition(|p| *p < route.writable);
+                    if !later.is_empty() {
+                        tracing::info!(source = %self.source, target = %self.target, topic, partitions = ?later, remote = %route.remote_topic, "partitions assigned, waiting: the remote topic has only {} partitions", route.writable);
+                        self.status.own(&topic, later.iter().copied());
+                        self.group
+                            .held
+                            .extend(later.into_iter().map(|p| (topic.clone(), p)));
+                    }
+                    if !now.is_empty() {
+                        routes.push((route.clone(), now));
+                    }
+                }
                 None => {
                     tracing::warn!(source = %self.source, target = %self.target, topic, "the group assigned a topic this flow has no route for; not replicating it")
                 }
@@ -249,6 +298,7 @@ impl ConsumeLoop {
         pending: &mpsc::Sender<Work>,
     ) -> Result<(), FlowError> {
         let began = Instant::now();
+        self.group.release_held(&partitions);
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         if !self.flush(pending).await {
@@ -319,6 +369,7 @@ impl ConsumeLoop {
 
     /// Tells the ack task to drop `partitions` uncommitted and the status to forget them.
     pub(super) async fn forget(&mut self, partitions: &Partitions, pending: &mpsc::Sender<Work>) {
+        self.group.release_held(partitions);
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         // The open batch goes first: the ack task settles (and forgets) in order.

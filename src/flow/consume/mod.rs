@@ -119,6 +119,9 @@ impl ConsumeLoop {
             if events.pending() && self.group.starting.is_none() {
                 self.apply_group_events(pending).await?;
             }
+            if let Some(grown) = self.group.take_unheld() {
+                self.begin_start(grown);
+            }
             if self.group.parked.is_some() {
                 self.unpark(pending).await?;
             }

@@ -95,8 +95,9 @@ impl Instance {
     }
 
     /// The source partitions of topic `topic` this instance replicates now, from its
-    /// `/status`: each flow's `owned` list when it reports one, else its `lag` list (one entry
-    /// per partition it replicates). `None` when it does not answer.
+    /// `/status`: each flow's `owned_partitions` list when it reports one (partitions waiting
+    /// for their remote topic to grow included), else its `lag` list (one entry per partition
+    /// it replicates). `None` when it does not answer.
     pub fn owned(&self, topic: &str) -> Option<BTreeSet<Owned>> {
         let status = self.status()?;
         let flows = status
@@ -105,7 +106,9 @@ impl Instance {
             .clone();
         let mut out = BTreeSet::new();
         for flow in flows {
-            let list = flow["owned"].as_array().or_else(|| flow["lag"].as_array());
+            let list = flow["owned_partitions"]
+                .as_array()
+                .or_else(|| flow["lag"].as_array());
             for entry in list.into_iter().flatten() {
                 if entry["topic"] != topic {
                     continue;

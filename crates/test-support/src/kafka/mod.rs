@@ -48,6 +48,44 @@ pub fn create_topic(cfg: &ClientConfig, topic: &str, partitions: i32) {
     }
 }
 
+/// Deletes `topic` and creates it again with `partitions` partitions: how a test gives a remote
+/// topic more partitions on tansu, which has no CreatePartitions. A client that names the topic
+/// meanwhile may have it auto-created again (the wheel's build does that, with 4 partitions):
+/// that topic is kept. Returns its partition count.
+pub fn recreate_topic(cfg: &ClientConfig, topic: &str, partitions: i32) -> i32 {
+    let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
+    let rt = runtime();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in rt
+        .block_on(admin.delete_topics(&[topic], &opts))
+        .expect("delete_topics")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("deleting {t}: {e}"));
+    }
+    let res = rt
+        .block_on(admin.create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &opts,
+        ))
+        .expect("create_topics");
+    for r in res {
+        match r {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => panic!("creating {t}: {e}"),
+        }
+    }
+    let consumer: BaseConsumer = cfg.create().expect("consumer");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    let t = md.topics().iter().find(|t| t.name() == topic);
+    t.map_or(0, |t| t.partitions().len() as i32)
+}
+
 /// A record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rec {
