@@ -16,6 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::waiting::Waiting;
 use super::ConsumeLoop;
 use crate::flow::acks::Work;
 use crate::flow::group::{self, GroupEvent, GroupEvents, Liveness, Partitions};
@@ -52,29 +53,18 @@ pub(in crate::flow) struct Membership {
     pub parked: Option<Instant>,
     /// The partitions paused when copying was parked.
     pub paused: Partitions,
-    /// Assigned partitions the remote topic has no partition for yet ([`Route::writable`]):
-    /// owned, paused and not started until it grows.
-    pub held: HashSet<(String, i32)>,
-    /// Held partitions the remote topic has grown to take: started next.
-    pub unheld: Partitions,
+    /// Partitions waiting for their remote topic to grow.
+    pub waiting: Waiting,
 }
 
 impl Membership {
-    /// Forgets that `partitions` wait for their remote topic (they are no longer this
-    /// instance's).
-    fn release_held(&mut self, partitions: &Partitions) {
-        for p in partitions {
-            self.held.remove(p);
-        }
-        self.unheld.retain(|p| !partitions.contains(p));
-    }
-
-    /// Held partitions the remote topic grew to take, to start now (none while a start runs).
-    pub fn take_unheld(&mut self) -> Option<Partitions> {
-        if self.starting.is_some() || self.unheld.is_empty() {
+    /// Waiting partitions the remote topic grew to take, to start now (none while a start
+    /// runs).
+    pub fn take_grown(&mut self) -> Option<Partitions> {
+        if self.starting.is_some() {
             return None;
         }
-        Some(std::mem::take(&mut self.unheld))
+        self.waiting.take_grown()
     }
 
     /// Whether records of `topic`/`partition` must be dropped (it was handed over or lost).
@@ -98,20 +88,7 @@ impl ConsumeLoop {
     pub(super) fn add_routes(&mut self, routes: Vec<Arc<Route>>) -> Result<(), FlowError> {
         for route in routes {
             let topic = route.source_topic.to_string();
-            let writable = |(t, p): &(String, i32)| *t == topic && *p < route.writable;
-            let mut now: Partitions = self
-                .group
-                .held
-                .iter()
-                .filter(|e| writable(e))
-                .cloned()
-                .collect();
-            if !now.is_empty() {
-                now.sort();
-                self.group.held.retain(|e| !writable(e));
-                tracing::info!(source = %self.source, target = %self.target, topic, partitions = ?now.iter().map(|(_, p)| p).collect::<Vec<_>>(), "the remote topic grew: starting the partitions that waited for it");
-                self.group.unheld.append(&mut now);
-            }
+            self.release_grown(&route);
             let age =
                 self.metrics
                     .record_age
@@ -171,17 +148,10 @@ impl ConsumeLoop {
         for (topic, ps) in by_topic(&partitions) {
             match self.routes.get(&topic) {
                 Some((route, _)) => {
-                    let (now, later): (Vec<i32>, Vec<i32>) =
-                        ps.into_iter().partition(|p| *p < route.writable);
-                    if !later.is_empty() {
-                        tracing::info!(source = %self.source, target = %self.target, topic, partitions = ?later, remote = %route.remote_topic, "partitions assigned, waiting: the remote topic has only {} partitions", route.writable);
-                        self.status.own(&topic, later.iter().copied());
-                        self.group
-                            .held
-                            .extend(later.into_iter().map(|p| (topic.clone(), p)));
-                    }
+                    let route = route.clone();
+                    let now = self.hold_unwritable(&route, ps);
                     if !now.is_empty() {
-                        routes.push((route.clone(), now));
+                        routes.push((route, now));
                     }
                 }
                 None => {
@@ -298,7 +268,7 @@ impl ConsumeLoop {
         pending: &mpsc::Sender<Work>,
     ) -> Result<(), FlowError> {
         let began = Instant::now();
-        self.group.release_held(&partitions);
+        self.group.waiting.release(&partitions);
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         if !self.flush(pending).await {
@@ -369,7 +339,7 @@ impl ConsumeLoop {
 
     /// Tells the ack task to drop `partitions` uncommitted and the status to forget them.
     pub(super) async fn forget(&mut self, partitions: &Partitions, pending: &mpsc::Sender<Work>) {
-        self.group.release_held(partitions);
+        self.group.waiting.release(partitions);
         self.group.gone.extend(partitions.iter().cloned());
         self.group.checked = None;
         // The open batch goes first: the ack task settles (and forgets) in order.

@@ -13,6 +13,7 @@
 pub(super) mod membership;
 mod park;
 mod source;
+mod waiting;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -119,7 +120,7 @@ impl ConsumeLoop {
             if events.pending() && self.group.starting.is_none() {
                 self.apply_group_events(pending).await?;
             }
-            if let Some(grown) = self.group.take_unheld() {
+            if let Some(grown) = self.group.take_grown() {
                 self.begin_start(grown);
             }
             if self.group.parked.is_some() {
