@@ -14,11 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+use support::emulator::EventHubsEmulator;
 use support::fleet::Fleet;
 use support::hubmirror::{Running, Workdir};
 use support::kafka::{self, stream_key, Ledger, Sent, Stream};
 use support::tansu::Tansu;
-use support::topology::TopologyBuilder;
+use support::topology::{TopologyBuilder, CONNECTION_STRING_VAR};
 
 const PARTITIONS: i32 = 3;
 /// The flow's copy of `t` on the target.
@@ -155,6 +156,56 @@ fn a_time_copies_records_from_that_time_on() {
             &format!("start_from: {at}")
         )
     );
+    run.stop_cleanly();
+}
+
+/// A time older than the log start (an Event Hubs source whose retention deleted the first
+/// records) starts at the log start: not data loss — `on_data_loss: fail` (the default) does not
+/// stop the flow, nothing is counted lost.
+#[test]
+fn a_time_before_the_log_start_starts_there_without_data_loss() {
+    let (eh, onprem) = (EventHubsEmulator::start(), Tansu::start());
+    let (src, dst) = (eh.client_config(), kafka::plain(&onprem.listener()));
+    kafka::create_topic(&src, "t", 1);
+    let t = now_ms() - 60 * 60_000;
+    produce_to(&src, "t", "old", 100, Some(t + 60_000), 1);
+    eh.expire_before("t", 0, 40);
+    let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(t as u64));
+    let work = Workdir::new();
+    let topo = TopologyBuilder::new()
+        .event_hubs("eventhub", &eh)
+        .set("eventhub", "heartbeats", "false")
+        .tansu("onprem", &onprem)
+        .flow("eventhub", "onprem", &["t"])
+        .flow_set("start_from", &format!("'{at}'"))
+        .replication("refresh_topics_interval", "2s")
+        .write(&work);
+    let mut run = Running::start(&topo, &[(CONNECTION_STRING_VAR, &eh.connection_string())]);
+    let line = run.wait_for_line(
+        &[
+            "'t' partition 0 was never replicated",
+            "starting at offset 40",
+        ],
+        Duration::from_secs(60),
+    );
+    println!("{line}");
+    produce_to(&src, "t", "new", 50, None, 1);
+    let recs = kafka::read_all(&dst, "eventhub.t", 110, Duration::from_secs(60));
+    let counts = kafka::count_by_key(&recs);
+    let want: Vec<String> = (40..100)
+        .map(|i| format!("old-{i}"))
+        .chain((0..50).map(|i| format!("new-{i}")))
+        .collect();
+    for k in &want {
+        assert_eq!(counts.get(k.as_bytes()), Some(&1), "{k}: {counts:?}");
+    }
+    assert_eq!(recs.len(), want.len(), "nothing else copied");
+    assert!(
+        run.wait(Duration::ZERO).is_none(),
+        "stopped:\n{}",
+        run.output()
+    );
+    assert!(!run.output().contains("data loss"), "{}", run.output());
     run.stop_cleanly();
 }
 

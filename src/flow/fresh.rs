@@ -89,17 +89,7 @@ impl<'a> Fresh<'a> {
                 .insert(clients::tail_reader(self.source).map_err(source)?),
         };
         let choice = choose(self.consumer, reader, (topic, p), start_from).map_err(source)?;
-        let (at, why) = match bound {
-            Some(b) if b < choice.offset => (
-                b.max(choice.log_start),
-                format!(
-                    "its committed offset {b}, which carries no hubmirror stamp, comes before \
-                     {} at offset {} (the earlier of the two: nothing is skipped)",
-                    choice.why, choice.offset
-                ),
-            ),
-            _ => (choice.offset, choice.why),
-        };
+        let (at, why) = bounded(choice, bound);
         record(self.consumer, self.stamp, (topic, remote, p), at).map_err(|e| {
             FlowError::Source {
                 what: format!("committing the start of '{topic}' partition {p} (offset {at})"),
@@ -112,6 +102,22 @@ impl<'a> Fresh<'a> {
              starting at offset {at}, {why}; committed, so the flow resumes there"
         );
         Ok(at)
+    }
+}
+
+/// Where a partition starts given `start_from`'s `choice` and `bound`, an unstamped committed
+/// offset that was set aside: the earlier of the two, not below the log start; and why.
+fn bounded(choice: Choice, bound: Option<i64>) -> (i64, String) {
+    match bound {
+        Some(b) if b < choice.offset => (
+            b.max(choice.log_start),
+            format!(
+                "its committed offset {b}, which carries no hubmirror stamp, comes before {} at \
+                 offset {} (the earlier of the two: nothing is skipped)",
+                choice.why, choice.offset
+            ),
+        ),
+        _ => (choice.offset, choice.why),
     }
 }
 
@@ -227,4 +233,35 @@ fn record(
     e.set_offset(Offset::Offset(offset))?;
     e.set_metadata(stamp.render(remote));
     consumer.commit(&tpl, CommitMode::Sync)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end_at(offset: i64) -> Choice {
+        Choice {
+            offset,
+            log_start: 10,
+            why: "the partition's end".into(),
+        }
+    }
+
+    #[test]
+    fn an_unstamped_offset_set_aside_bounds_the_choice() {
+        // No bound, or one at or past the choice: the choice.
+        assert_eq!(bounded(end_at(500), None).0, 500);
+        assert_eq!(bounded(end_at(500), Some(500)).0, 500);
+        assert_eq!(bounded(end_at(500), Some(900)).0, 500);
+        // An earlier one (this flow's own choice on a broker that dropped its stamp): there.
+        let (at, why) = bounded(end_at(500), Some(300));
+        assert_eq!(at, 300);
+        assert_eq!(
+            why,
+            "its committed offset 300, which carries no hubmirror stamp, comes before the \
+             partition's end at offset 500 (the earlier of the two: nothing is skipped)"
+        );
+        // Never below the log start.
+        assert_eq!(bounded(end_at(500), Some(3)).0, 10);
+    }
 }
