@@ -312,6 +312,7 @@ mod tests {
             oversize: Default::default(),
             dead_letter_topic: "hubmirror.dead-letter.eh.internal".into(),
             on_data_loss: Default::default(),
+            start_from: Default::default(),
         };
         let d = default();
         assert!(d.flow_replicates(&flow, "orders"));

@@ -10,7 +10,7 @@ use regex::Regex;
 use crate::cli::opt::ValidateArgs;
 use crate::cluster::security_protocol;
 use crate::naming::Naming;
-use crate::topology::{self, Cluster, Flow, Policy, Topology};
+use crate::topology::{self, Cluster, Flow, Policy, StartFrom, Topology};
 use crate::topology::{entra, event_hubs};
 
 /// Runs `validate`: exit 0 and the summary on stdout, or exit 2 and the error on stderr.
@@ -136,6 +136,16 @@ fn flow(out: &mut String, f: &Flow, t: &Topology, naming: &Naming) {
         );
     }
     list(out, "topics_exclude", &f.topics_exclude);
+    let start = match f.start_from {
+        StartFrom::Earliest => {
+            "earliest (partitions never replicated start at their beginning)".into()
+        }
+        StartFrom::Latest => "latest (partitions never replicated start at their end)".into(),
+        t @ StartFrom::Time(_) => {
+            format!("{t} (partitions never replicated start at their first record from then)")
+        }
+    };
+    let _ = writeln!(out, "    start_from: {start}");
     if f.groups.is_empty() {
         let _ = writeln!(out, "    groups: (none: no checkpoints)");
     } else {
@@ -326,6 +336,22 @@ flows:
         assert_eq!(literal_topic("a|b"), None);
         assert!(s.contains("heartbeats_interval: off"), "{s}");
         assert!(!s.contains("heartbeats → "), "{s}");
+        assert!(
+            s.contains(
+                "    start_from: earliest (partitions never replicated start at their beginning)\n"
+            ),
+            "{s}"
+        );
+        let t = topology::parse(
+            Path::new("t.yaml"),
+            &text.replace(
+                "'u.*']}",
+                "'u.*'], start_from: '2026-03-01T01:00:00+01:00'}",
+            ),
+        )
+        .expect("valid");
+        let s = render(&t);
+        assert!(s.contains("    start_from: 2026-03-01T00:00:00Z (partitions never replicated start at their first record from then)\n"), "{s}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod consume;
 mod copy;
 mod dead_letter;
 mod error;
+mod fresh;
 mod group;
 mod liveness;
 mod loss;
@@ -286,6 +287,8 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         store: setup.store.clone(),
         guard: guard.clone(),
         stamp,
+        start_from: setup.flow.start_from,
+        source: setup.connector.source.clone(),
     };
     let discovery = Discovery::new(
         setup.flow.clone(),

@@ -11,6 +11,14 @@
 //!
 //! The partition then starts after the last copy found on the target, or at the beginning —
 //! records may be copied twice, never skipped.
+//!
+//! A partition the flow has never replicated — no committed offset it uses, no copy in the
+//! target's tail — starts where the flow's `start_from` says: the beginning (`earliest`), or,
+//! for `latest` and a time, the position [`super::fresh`] chooses and commits at once. Such a
+//! choice never passes an unstamped committed offset that was set aside (on a broker that drops
+//! commit metadata, that offset may be this flow's own earlier choice): the partition starts at
+//! the earlier of the two, not below the log start. `on_data_loss` never applies to a choice:
+//! a committed offset below the log start is loss, a time older than the log start is not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +26,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::fresh::Fresh;
 use super::group::FlowConsumer;
 use super::loss::LossGuard;
 use super::resume::{TailCopies, TailReader};
@@ -26,6 +35,7 @@ use super::stamp::{CommitStamp, Verdict};
 use super::FlowError;
 use crate::headers;
 use crate::store::{PartitionKey, Store};
+use crate::topology::{Cluster, StartFrom};
 
 /// How long one watermark request to the source may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,6 +52,10 @@ pub struct Starter {
     pub guard: Arc<LossGuard>,
     /// Tells whether a committed offset was committed for this target.
     pub stamp: Arc<CommitStamp>,
+    /// The flow's `start_from`: where partitions it never replicated start.
+    pub start_from: StartFrom,
+    /// The source cluster (read to find where `start_from` puts a partition).
+    pub source: Cluster,
 }
 
 /// Partitions the group assigned, with where each starts.
@@ -49,7 +63,7 @@ pub struct Assignment {
     /// The route the partitions belong to.
     pub route: Arc<Route>,
     /// `(partition, start offset)`: after the target's last copy or at the committed offset,
-    /// whichever is further; the beginning when neither exists.
+    /// whichever is further; where `start_from` says when neither exists.
     pub start: Vec<(i32, Offset)>,
 }
 
@@ -109,16 +123,25 @@ impl Starter {
         let store = self.store.clone();
         let guard = self.guard.clone();
         let stamp = self.stamp.clone();
+        let (start_from, source) = (self.start_from, self.source.clone());
         let topic = route.source_topic.to_string();
         let remote = route.remote_topic.clone();
         tokio::task::spawn_blocking(move || {
+            let mut fresh = Fresh::new(&consumer, &stamp, start_from, &source);
             let mut out = Vec::with_capacity(committed.len());
             for c in committed {
                 let p = c.partition;
-                let trusted = trusted(&reader, &store, (&guard, &stamp), (&topic, &remote), c)?;
-                let next = resume_at(&reader, &store, &guard, (&topic, &remote, p), trusted)?;
+                let judged = trusted(
+                    &reader,
+                    &store,
+                    (&guard, &stamp, start_from),
+                    (&topic, &remote),
+                    c,
+                )?;
+                let next = resume_at(&reader, &store, &guard, (&topic, &remote, p), judged.resume)?;
                 let start = match next {
-                    None => Offset::Beginning,
+                    None if start_from == StartFrom::Earliest => Offset::Beginning,
+                    None => Offset::Offset(fresh.start((&topic, &remote, p), judged.bound)?),
                     Some(n) => {
                         let (low, _) = consumer
                             .fetch_watermarks(&topic, p, REQUEST_TIMEOUT)
@@ -138,22 +161,41 @@ impl Starter {
     }
 }
 
-/// The committed offset of `c`'s partition if it may be resumed from (see the module's rules);
-/// says so in one line when it is set aside.
+/// A committed offset as judged: the offset to resume from, if it may be used; otherwise, when
+/// it had no stamp and `start_from` is not `earliest`, the bound a fresh start never passes.
+struct Judged {
+    resume: Option<i64>,
+    bound: Option<i64>,
+}
+
+impl Judged {
+    /// Nothing to resume from, nothing bounding a fresh start.
+    const NOTHING: Judged = Judged {
+        resume: None,
+        bound: None,
+    };
+}
+
+/// Whether the committed offset of `c`'s partition may be resumed from (see the module's
+/// rules); says so in one line when it is set aside.
 fn trusted(
     reader: &TailReader,
     store: &Store,
-    (guard, stamp): (&LossGuard, &CommitStamp),
+    (guard, stamp, start_from): (&LossGuard, &CommitStamp, StartFrom),
     (topic, remote): (&str, &str),
     c: Committed,
-) -> Result<Option<i64>, FlowError> {
+) -> Result<Judged, FlowError> {
+    let used = |offset| Judged {
+        resume: Some(offset),
+        bound: None,
+    };
     let Some(offset) = c.offset else {
-        return Ok(None);
+        return Ok(Judged::NOTHING);
     };
     let p = c.partition;
     let key = PartitionKey::new(&guard.source, &guard.target, topic, p);
     let why = match stamp.judge(&c.metadata, remote) {
-        Verdict::Ours => return Ok(Some(offset)),
+        Verdict::Ours => return Ok(used(offset)),
         Verdict::Foreign(other) => {
             // The store's translations of this partition, if any, are about that other target.
             let forgotten = store.forget(&key)?;
@@ -169,11 +211,18 @@ fn trusted(
         }
         Verdict::Unstamped => {
             if offset == 0 || store.partition_state(&key)?.is_some() {
-                return Ok(Some(offset));
+                return Ok(used(offset));
             }
             let tail = scan_tail(reader, &guard.source, (topic, remote, p), None)?;
             if tail.last_upstream().is_some() {
-                return Ok(Some(offset));
+                return Ok(used(offset));
+            }
+            if start_from != StartFrom::Earliest {
+                // Said by the fresh start it bounds.
+                return Ok(Judged {
+                    resume: None,
+                    bound: Some(offset),
+                });
             }
             format!(
                 "it carries no hubmirror stamp, '{remote}' partition {p} holds no copy of it and \
@@ -181,13 +230,18 @@ fn trusted(
             )
         }
     };
+    let otherwise = match start_from {
+        StartFrom::Earliest => {
+            "at the beginning (records may be copied twice, none skipped)".into()
+        }
+        s => format!("where `start_from: {s}` puts it"),
+    };
     tracing::warn!(
         source = %guard.source, target = %guard.target, topic, partition = p, remote,
         "not resuming '{topic}' partition {p} from the committed offset {offset}: {why}; starting \
-         after the last copy on the target, or at the beginning (records may be copied twice, \
-         none skipped)"
+         after the last copy on the target, or {otherwise}"
     );
-    Ok(None)
+    Ok(Judged::NOTHING)
 }
 
 /// The flow's copies of source partition `topic`/`partition` in the tail of `remote` on the

@@ -26,6 +26,7 @@ pub mod model;
 mod raw;
 mod resolve;
 mod secret;
+mod start_from;
 #[cfg(test)]
 mod tests;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use super::start_from::StartFrom;
 use super::Secret;
 
 /// The whole `topology.yaml`, resolved.
@@ -206,6 +207,8 @@ pub struct Flow {
     pub dead_letter_topic: String,
     /// What to do when records were deleted from the source before they were replicated.
     pub on_data_loss: OnDataLoss,
+    /// Where partitions the flow has never replicated start.
+    pub start_from: StartFrom,
 }
 
 impl Flow {

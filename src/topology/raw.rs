@@ -150,6 +150,9 @@ pub(crate) struct RawFlow {
     pub dead_letter_topic: Option<String>,
     /// `fail` (default) or `continue` when the source deleted records not yet replicated.
     pub on_data_loss: Option<String>,
+    /// Where partitions the flow never replicated start: `earliest` (default), `latest` or an
+    /// RFC 3339 time.
+    pub start_from: Option<String>,
 }
 
 /// `replication:`.

@@ -8,8 +8,11 @@ use super::clusters::cluster;
 use super::ctx::Ctx;
 use super::error::TopologyError;
 use super::locate::{child, item};
-use super::model::{Flow, Metrics, OnDataLoss, Oversize, Policy, Replication, Store, Topology};
+use super::model::{
+    Flow, Metrics, OnDataLoss, Oversize, Policy, Replication, StartFrom, Store, Topology,
+};
 use super::raw::{RawFlow, RawReplication, RawTopology};
+use super::start_from;
 
 /// Resolves the whole raw topology.
 pub(crate) fn resolve(raw: RawTopology, ctx: &Ctx<'_>) -> Result<Topology, TopologyError> {
@@ -169,7 +172,15 @@ fn flow(p: &str, raw: RawFlow, known: &[&str], ctx: &Ctx<'_>) -> Result<Flow, To
             ));
         }
     };
+    let start_from = match raw.start_from.as_deref() {
+        None => StartFrom::Earliest,
+        Some(v) => start_from::parse(v).map_err(|why| {
+            let path = child(p, "start_from");
+            ctx.invalid_at(&path, format!("{path} {why}"))
+        })?,
+    };
     Ok(Flow {
+        start_from,
         oversize,
         dead_letter_topic,
         on_data_loss,

@@ -338,3 +338,28 @@ fn a_deployment_name_namespaces_every_flow_group() {
         err(&format!("name: '{}'\n{MIN}", "x".repeat(65))).contains("not a valid deployment name")
     );
 }
+
+#[test]
+fn start_from() {
+    assert_eq!(ok(MIN).flows[0].start_from, StartFrom::Earliest);
+    let with = |v: &str| MIN.replace("topics: [t]}", &format!("topics: [t], start_from: {v}}}"));
+    assert_eq!(ok(&with("latest")).flows[0].start_from, StartFrom::Latest);
+    assert_eq!(
+        ok(&with("earliest")).flows[0].start_from,
+        StartFrom::Earliest
+    );
+    let t = ok(&with("2026-03-01T01:00:00+01:00")).flows[0].start_from;
+    assert_eq!(t.to_string(), "2026-03-01T00:00:00Z");
+    // Quoted or not, the same time.
+    assert_eq!(ok(&with("'2026-03-01T00:00:00Z'")).flows[0].start_from, t);
+    assert_eq!(
+        err(&with("now")),
+        "t.yaml:5:53: flows[0].start_from `now` is not known; use `earliest` (the default), \
+         `latest` or an RFC 3339 time such as `2026-03-01T00:00:00Z` or \
+         `2026-03-01T01:00:00+01:00`"
+    );
+    assert!(err(&with("2026-03-01T00:00:00")).starts_with(
+        "t.yaml:5:53: flows[0].start_from `2026-03-01T00:00:00` is not a valid RFC 3339 time \
+         (no time zone: end it with `Z` or `±HH:MM`); use `earliest`"
+    ));
+}

@@ -181,3 +181,23 @@ fn an_unknown_cluster_alias_exits_2_listing_the_known_ones() {
         &["flows[0].target: unknown cluster `c`; the clusters are: a, b"],
     );
 }
+
+#[test]
+fn a_bad_start_from_exits_2_naming_the_key_and_the_accepted_forms() {
+    let forms = "use `earliest` (the default), `latest` or an RFC 3339 time";
+    for (value, why) in [
+        ("yesterday", "flows[0].start_from `yesterday` is not known"),
+        (
+            "2026-03-01T00:00:00",
+            "flows[0].start_from `2026-03-01T00:00:00` is not a valid RFC 3339 time (no time \
+             zone: end it with `Z` or `±HH:MM`)",
+        ),
+        (
+            "2026-02-30T00:00:00Z",
+            "flows[0].start_from `2026-02-30T00:00:00Z` is not a valid RFC 3339 time",
+        ),
+    ] {
+        let text = format!("{AB}{FLOW}    start_from: {value}\n");
+        refused(&text, (10, 17), &[why, forms]);
+    }
+}
