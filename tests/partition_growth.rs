@@ -187,3 +187,43 @@ fn waiting_partitions_that_moved_to_another_instance_start_once_the_topic_grows(
     }
     fleet.assert_alive();
 }
+
+/// `start_from: latest` and a remote topic with fewer partitions: a waiting partition's start is
+/// chosen (and recorded) when the flow takes it, not when the remote topic grows — the records
+/// produced while it waited are copied, none from before the flow started.
+#[test]
+fn a_waiting_partition_under_start_from_latest_keeps_what_was_produced_while_it_waited() {
+    let (a, b) = (Tansu::start(), Tansu::start());
+    let (ca, cb) = (kafka::plain(&a.listener()), kafka::plain(&b.listener()));
+    kafka::create_topic(&ca, "gamma", 2);
+    kafka::produce_test_records(&ca, "gamma", 2, 0..400, 1_700_000_000_000);
+    kafka::create_topic(&cb, "a.gamma", 1);
+
+    let work = Workdir::new();
+    let config = builder(&a, &b, false)
+        .flow_set("start_from", "latest")
+        .write(&work);
+    let mut run = Running::start(&config, &[]);
+    run.wait_for_line(
+        &["partitions assigned, waiting", "partitions=[1]"],
+        Duration::from_secs(60),
+    );
+    run.wait_for_line(
+        &["partition assigned, starting", "partition=0"],
+        Duration::from_secs(30),
+    );
+    kafka::produce_test_records(&ca, "gamma", 2, 400..500, 1_700_000_000_000);
+    let copies = kafka::read_all(&cb, "a.gamma", 50, Duration::from_secs(60));
+    let expected: Vec<usize> = (400..500).step_by(2).collect();
+    assert_eq!(numbers(&copies), expected, "partition 0 from the flow's start");
+
+    kafka::recreate_topic(&cb, "a.gamma", 2);
+    let copies = kafka::read_all(&cb, "a.gamma", 50, Duration::from_secs(60));
+    let expected: Vec<usize> = (401..500).step_by(2).collect();
+    assert_eq!(
+        numbers(&copies),
+        expected,
+        "partition 1: what was produced while it waited, nothing from before the start"
+    );
+    run.stop_cleanly();
+}

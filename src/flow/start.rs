@@ -112,6 +112,30 @@ impl Starter {
             .collect())
     }
 
+    /// Under `start_from: latest` or a time, records now where `partitions` of `route` start
+    /// when nothing is committed for them yet: they wait for their remote topic to grow
+    /// (`super::remote`), and start, once it has, where the flow took them rather than at a
+    /// later "latest" (records produced while they waited are copied).
+    pub async fn reserve(&self, route: &Route, partitions: &[i32]) -> Result<(), FlowError> {
+        if self.start_from == StartFrom::Earliest || partitions.is_empty() {
+            return Ok(());
+        }
+        let committed = self.committed(&route.source_topic, partitions).await?;
+        let (consumer, stamp) = (self.consumer.clone(), self.stamp.clone());
+        let (start_from, source) = (self.start_from, self.source.clone());
+        let topic = route.source_topic.to_string();
+        let remote = route.remote_topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut fresh = Fresh::new(&consumer, &stamp, start_from, &source);
+            for c in committed.into_iter().filter(|c| c.offset.is_none()) {
+                fresh.start((&topic, &remote, c.partition), None)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(FlowError::join)?
+    }
+
     /// Start positions of `route`'s partitions, given each one's committed offset.
     pub async fn positions(
         &self,

@@ -144,12 +144,16 @@ impl ConsumeLoop {
         self.group.checked = None;
         self.group.started_at = Some((Instant::now(), partitions.clone()));
         let starter = self.group.starter.clone();
-        let mut routes: Vec<(Arc<Route>, Vec<i32>)> = Vec::new();
+        let mut routes: Vec<RoutePartitions> = Vec::new();
+        let mut held: Vec<RoutePartitions> = Vec::new();
         for (topic, ps) in by_topic(&partitions) {
             match self.routes.get(&topic) {
                 Some((route, _)) => {
                     let route = route.clone();
-                    let now = self.hold_unwritable(&route, ps);
+                    let (now, later) = self.hold_unwritable(&route, ps);
+                    if !later.is_empty() {
+                        held.push((route.clone(), later));
+                    }
                     if !now.is_empty() {
                         routes.push((route, now));
                     }
@@ -166,7 +170,7 @@ impl ConsumeLoop {
             let deadline = Instant::now() + START_RETRY_WITHIN;
             let mut backoff = Duration::from_millis(250);
             loop {
-                match start(&starter, &routes).await {
+                match start(&starter, (&routes, &held)).await {
                     Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
                         tracing::warn!(%source, %target, "starting assigned partitions: {e}; retrying in {backoff:?}");
                         tokio::time::sleep(backoff).await;
@@ -358,10 +362,17 @@ impl ConsumeLoop {
 }
 
 /// Where each partition of `routes` starts: its committed offset against the target's tail.
+/// Partitions of one route.
+type RoutePartitions = (Arc<Route>, Vec<i32>);
+
+/// Held partitions (waiting for their remote topic) only get their `start_from` choice recorded.
 async fn start(
     starter: &Starter,
-    routes: &[(Arc<Route>, Vec<i32>)],
+    (routes, held): (&[RoutePartitions], &[RoutePartitions]),
 ) -> Result<Vec<Assignment>, FlowError> {
+    for (route, ps) in held {
+        starter.reserve(route, ps).await?;
+    }
     let mut out = Vec::with_capacity(routes.len());
     for (route, ps) in routes {
         let committed = starter.committed(&route.source_topic, ps).await?;

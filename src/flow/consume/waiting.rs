@@ -37,9 +37,13 @@ impl Waiting {
 }
 
 impl ConsumeLoop {
-    /// Of `partitions` of `route`'s topic just assigned, the ones its remote topic can take;
-    /// the others are held (owned, paused, not started).
-    pub(super) fn hold_unwritable(&mut self, route: &Route, partitions: Vec<i32>) -> Vec<i32> {
+    /// `partitions` of `route`'s topic just assigned: those its remote topic can take, and those
+    /// held (owned, paused, not started).
+    pub(super) fn hold_unwritable(
+        &mut self,
+        route: &Route,
+        partitions: Vec<i32>,
+    ) -> (Vec<i32>, Vec<i32>) {
         let (now, later): (Vec<i32>, Vec<i32>) =
             partitions.into_iter().partition(|p| *p < route.writable);
         if !later.is_empty() {
@@ -47,9 +51,9 @@ impl ConsumeLoop {
             tracing::info!(source = %self.source, target = %self.target, topic, partitions = ?later, remote = %route.remote_topic, "partitions assigned, waiting: the remote topic has only {} partitions", route.writable);
             self.status.own(topic, later.iter().copied());
             let held = &mut self.group.waiting.held;
-            held.extend(later.into_iter().map(|p| (topic.to_string(), p)));
+            held.extend(later.iter().map(|p| (topic.to_string(), *p)));
         }
-        now
+        (now, later)
     }
 
     /// A new route for a topic: its held partitions that the remote topic now takes are started
