@@ -40,8 +40,13 @@ pub(crate) fn emit(t: &Imported, file: &str) -> String {
     out
 }
 
-/// `s` as a YAML scalar.
+/// `s` as a YAML scalar, a literal `${` escaped as `$${` (the topology expands `${VAR}`).
 fn q(s: &str) -> String {
+    quoted(&s.replace("${", "$${"))
+}
+
+/// `s` as a YAML scalar, as it is.
+fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
@@ -70,7 +75,7 @@ fn comment(out: &mut String, indent: &str, text: &str) {
 fn secret_value(r: &SecretRef) -> String {
     match r {
         SecretRef::File(p) => q(p),
-        SecretRef::Env(v) => q(&format!("${{{v}}}")),
+        SecretRef::Env(v) => quoted(&format!("${{{v}}}")),
     }
 }
 
@@ -228,7 +233,7 @@ mod tests {
                     tls: Some(None),
                     sasl: Some(Sasl {
                         mechanism: "SCRAM-SHA-512".into(),
-                        username: "u".into(),
+                        username: "u${x}".into(),
                         password: SecretRef::Env("A_PASSWORD".into()),
                     }),
                     notes: vec!["x ".repeat(80)],
@@ -251,6 +256,7 @@ mod tests {
         };
         let y = emit(&t, "in.yaml");
         assert!(y.contains("      password: \"${A_PASSWORD}\"\n"), "{y}");
+        assert!(y.contains("      username: \"u$${x}\"\n"), "{y}");
         assert!(
             y.contains("      connection_string_file: \"/s/eh/k\"\n"),
             "{y}"

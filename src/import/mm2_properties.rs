@@ -207,7 +207,7 @@ fn rest(input: &mut Input, t: &mut Imported, raw_aliases: &[String]) -> Result<(
             _ if key.contains("->") => {
                 let value = input.get(&key).unwrap_or_default();
                 t.notes.push(format!(
-                    "not carried over: {}: the flow is not enabled",
+                    "not carried over: {}: that flow is not enabled (`A->B.enabled = true`, both aliases in `clusters`)",
                     shown(&key, &value)
                 ));
             }
