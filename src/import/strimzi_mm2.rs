@@ -32,36 +32,27 @@ pub(crate) fn import(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, Imp
         what: format!("KafkaMirrorMaker2 {name}"),
         ..Imported::default()
     };
-    let fix = if spec.get("target").is_some() {
-        "list the clusters as `clusters: [{alias, bootstrapServers, ...}]` with \
-         mirrors[].sourceCluster/targetCluster (the kafka.strimzi.io/v1 layout with spec.target \
-         is not read)"
-    } else {
-        "list the clusters: `clusters: [{alias: source, bootstrapServers: host:port}, ...]`"
-    };
-    let clusters = spec.require("clusters", fix)?;
     let mut aliases: BTreeMap<String, String> = BTreeMap::new();
-    for item in clusters.items()? {
-        let raw = item.req_str("alias", "name the cluster, e.g. `alias: source`")?;
-        let alias = common::alias(raw);
-        if aliases.values().any(|a| *a == alias) {
-            return Err(item.require("alias", "")?.error(format!(
-                "a second cluster named `{alias}`; give each cluster a distinct alias"
-            )));
+    let v1_target = match spec.get("clusters") {
+        Some(clusters) => {
+            for item in clusters.items()? {
+                add_cluster(ctx, &mut t, &mut aliases, &item, true)?;
+            }
+            if aliases.is_empty() {
+                return Err(clusters.error("is empty; list at least two clusters"));
+            }
+            None
         }
-        let mut c = strimzi::cluster(ctx, &item, &alias, &["alias"])?;
-        if alias != raw {
-            c.notes.push(format!(
-                "alias {raw} is written {alias} (hubmirror aliases are [a-z][a-z0-9_-]*): under \
-                 the default policy remote topics are named {alias}.<topic>, not {raw}.<topic>"
-            ));
+        // The kafka.strimzi.io/v1 layout: spec.target, and each mirror's source.
+        None => {
+            let fix = "list the clusters: `clusters: [{alias: source, bootstrapServers: \
+                       host:port}, ...]` (or, kafka.strimzi.io/v1, `target:` and mirrors[].source)";
+            let target = spec
+                .get("target")
+                .ok_or_else(|| spec.missing("clusters", fix))?;
+            Some(add_cluster(ctx, &mut t, &mut aliases, &target, true)?)
         }
-        aliases.insert(raw.to_string(), alias);
-        t.clusters.push(c);
-    }
-    if aliases.is_empty() {
-        return Err(clusters.error("is empty; list at least two clusters"));
-    }
+    };
     let mirrors = spec.require(
         "mirrors",
         "list the directions: `mirrors: [{sourceCluster: a, targetCluster: b, topicsPattern: ...}]`",
@@ -72,11 +63,21 @@ pub(crate) fn import(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, Imp
     }
     let mut beating: BTreeSet<String> = BTreeSet::new();
     for m in &items {
-        let flow = mirror(&mut t, m, &aliases)?;
+        if let (Some(_), Some(source)) = (&v1_target, m.get("source")) {
+            add_cluster(ctx, &mut t, &mut aliases, &source, false)?;
+        }
+        let flow = mirror(&mut t, m, &aliases, v1_target.as_deref())?;
         if m.get("heartbeatConnector").is_some() {
             beating.insert(flow.source.clone());
         }
-        t.flows.push(flow);
+        let same = t
+            .flows
+            .iter_mut()
+            .find(|f| f.source == flow.source && f.target == flow.target);
+        match same {
+            Some(f) => merge(f, flow, &m.path),
+            None => t.flows.push(flow),
+        }
     }
     for f in &t.flows {
         if !beating.contains(&f.source) {
@@ -95,7 +96,7 @@ pub(crate) fn import(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, Imp
     }
     for (key, n) in spec.entries()? {
         match key.as_str() {
-            "clusters" | "mirrors" => {}
+            "clusters" | "mirrors" | "target" => {}
             "connectCluster" => t.notes.push(format!(
                 "not carried over: {}: hubmirror needs no Kafka Connect cluster",
                 shown(&n.path, &n.shown())
@@ -106,14 +107,88 @@ pub(crate) fn import(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, Imp
     Ok(t)
 }
 
+/// Adds the Strimzi cluster `item` under its alias (lower-cased if need be) and returns the
+/// alias; a second cluster with an alias already taken is an error when `unique`, else skipped
+/// (v1: mirrors from one source each name it).
+fn add_cluster(
+    ctx: &Ctx,
+    t: &mut Imported,
+    aliases: &mut BTreeMap<String, String>,
+    item: &Node,
+    unique: bool,
+) -> Result<String, ImportError> {
+    let raw = item.req_str("alias", "name the cluster, e.g. `alias: source`")?;
+    let alias = common::alias(raw);
+    if aliases.values().any(|a| *a == alias) {
+        if !unique {
+            return Ok(alias);
+        }
+        return Err(item.require("alias", "")?.error(format!(
+            "a second cluster named `{alias}`; give each cluster a distinct alias"
+        )));
+    }
+    let mut c = strimzi::cluster(ctx, item, &alias, &["alias"])?;
+    if alias != raw {
+        c.notes.push(format!(
+            "alias {raw} is written {alias} (hubmirror aliases are [a-z][a-z0-9_-]*): under \
+             the default policy remote topics are named {alias}.<topic>, not {raw}.<topic>"
+        ));
+    }
+    aliases.insert(raw.to_string(), alias.clone());
+    t.clusters.push(c);
+    Ok(alias)
+}
+
+/// Folds `extra` (the mirror at `path`) into `f`, the flow of the same direction: hubmirror has
+/// one flow per direction.
+fn merge(f: &mut Flow, extra: Flow, path: &str) {
+    let excludes_differ =
+        f.topics_exclude != extra.topics_exclude || f.groups_exclude != extra.groups_exclude;
+    f.notes.push(format!(
+        "{path} has the same direction: its patterns are merged into this flow{}",
+        if excludes_differ {
+            "; the exclusions of both now apply to every topic and group of it"
+        } else {
+            ""
+        }
+    ));
+    for (to, from) in [
+        (&mut f.topics, extra.topics),
+        (&mut f.topics_exclude, extra.topics_exclude),
+        (&mut f.groups, extra.groups),
+        (&mut f.groups_exclude, extra.groups_exclude),
+    ] {
+        for re in from {
+            if !to.contains(&re) {
+                to.push(re);
+            }
+        }
+    }
+    f.notes.extend(extra.notes);
+}
+
 /// One `spec.mirrors[]` entry → a flow; its connectors' settings go to `t.replication`.
 fn mirror(
     t: &mut Imported,
     m: &Node,
     aliases: &BTreeMap<String, String>,
+    v1_target: Option<&str>,
 ) -> Result<Flow, ImportError> {
     let known: Vec<&str> = aliases.keys().map(String::as_str).collect();
     let side = |key: &str| -> Result<String, ImportError> {
+        if let Some(target) = v1_target {
+            return match key {
+                "targetCluster" => Ok(target.to_string()),
+                _ => {
+                    let source = m.require("source", "give the mirror its source cluster")?;
+                    let raw = source.req_str("alias", "name the cluster")?;
+                    Ok(aliases
+                        .get(raw)
+                        .cloned()
+                        .unwrap_or_else(|| common::alias(raw)))
+                }
+            };
+        }
         let n = m.require(key, "name one of spec.clusters[].alias")?;
         let raw = n.str()?;
         aliases.get(raw).cloned().ok_or_else(|| {
@@ -171,7 +246,7 @@ fn mirror(
         connector(t, &mut flow, &conn)?;
     }
     for (key, n) in m.entries()? {
-        let read = ["sourceCluster", "targetCluster"].contains(&key.as_str())
+        let read = ["sourceCluster", "targetCluster", "source"].contains(&key.as_str())
             || PATTERNS.contains(&key.as_str())
             || CONNECTORS.contains(&key.as_str());
         if !read {

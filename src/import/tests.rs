@@ -216,3 +216,44 @@ fn bad_input_is_one_line_naming_the_field() {
     let two = format!("{KMM}---\n{KMM}");
     assert!(error("k.yaml", &two).contains("a second mirror resource"));
 }
+
+#[test]
+fn kafka_mirror_maker2_v1_layout_target_and_mirror_sources() {
+    let text = "apiVersion: kafka.strimzi.io/v1
+kind: KafkaMirrorMaker2
+metadata: {name: m2}
+spec:
+  target: {alias: backup, bootstrapServers: \"b:9092\", groupId: mm2}
+  mirrors:
+    - source: {alias: dc1, bootstrapServers: \"a:9092\"}
+      topicsPattern: orders
+      checkpointConnector: {}
+    - source: {alias: dc1, bootstrapServers: \"a:9092\"}
+      topicsPattern: payments
+";
+    let out = import("v1.yaml", text);
+    assert!(
+        out.contains("  backup:\n    bootstrap_servers: \"b:9092\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  dc1:\n    bootstrap_servers: \"a:9092\"\n"),
+        "{out}"
+    );
+    let merged = "  - source: dc1\n    target: backup\n    topics: [\"orders\", \"payments\"]\n";
+    assert!(out.contains(merged), "{out}");
+    assert!(
+        out.contains("spec.mirrors[1] has the same direction"),
+        "{out}"
+    );
+    assert!(out.contains("spec.target.groupId=mm2"), "{out}");
+    let t = loads(&out, "x");
+    assert_eq!(t.flows.len(), 1);
+    let none = text.replace(
+        "  target: {alias: backup, bootstrapServers: \"b:9092\", groupId: mm2}\n",
+        "",
+    );
+    assert!(
+        error("v1.yaml", &none).starts_with("v1.yaml:4: spec.clusters: missing; list the clusters")
+    );
+}
