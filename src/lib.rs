@@ -24,6 +24,8 @@
 //! - [`shutdown`]: the one cancellation token every task watches.
 //! - [`daemon`]: `hubmirror run` as a library call: every flow, heartbeats, checkpoints, the
 //!   HTTP listener, supervised until the shutdown token is cancelled.
+//! - [`import`]: `hubmirror import`: Strimzi MirrorMaker resources and MirrorMaker 2 properties
+//!   → `topology.yaml`.
 //! - [`cli`]: the `hubmirror` command line.
 
 pub mod checkpoint;
@@ -34,6 +36,7 @@ pub mod entra;
 pub mod flow;
 pub mod headers;
 pub mod heartbeat;
+pub mod import;
 pub mod instance;
 pub mod metrics;
 pub mod mm2;

@@ -7,6 +7,7 @@ mod daemon_client;
 mod direction;
 mod error;
 pub mod failover;
+pub mod import;
 mod offsets;
 pub mod opt;
 mod plan;
@@ -41,6 +42,7 @@ pub fn run(opt: Opt) -> ExitCode {
         Command::Checkpoints(args) => checkpoints::execute(&args),
         Command::Translate(args) => translate::execute(&args),
         Command::Failover(args) => failover::execute(&args),
+        Command::Import(args) => import::execute(&args),
     }
 }
 

@@ -69,6 +69,13 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Move group G from cluster A to cluster B: a dry run (the plan) unless --execute.
     Failover(FailoverArgs),
+    /// Print the topology equivalent to a Strimzi KafkaMirrorMaker / KafkaMirrorMaker2 resource
+    /// or a MirrorMaker 2 properties file.
+    ///
+    /// Secrets are never copied: a Kubernetes Secret becomes a file path
+    /// (<secrets-dir>/<secret name>/<key>), a properties password a ${VAR} reference. Every
+    /// setting that cannot be carried over is a comment saying why.
+    Import(ImportArgs),
 }
 
 impl Default for Common {
@@ -91,6 +98,7 @@ impl Command {
             Command::Checkpoints(a) => &a.common,
             Command::Translate(a) => &a.common,
             Command::Failover(a) => &a.common,
+            Command::Import(a) => &a.common,
         }
     }
 
@@ -104,6 +112,7 @@ impl Command {
             Command::Checkpoints(a) => &mut a.common,
             Command::Translate(a) => &mut a.common,
             Command::Failover(a) => &mut a.common,
+            Command::Import(a) => &mut a.common,
         }
     }
 }
@@ -197,6 +206,22 @@ pub struct FailoverArgs {
     /// active members there). Without it, only the plan is printed.
     #[arg(long)]
     pub execute: bool,
+}
+
+/// `hubmirror import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[arg(skip)]
+    pub common: Common,
+    /// The Strimzi resource (YAML, may hold several documents and the Secrets) or the
+    /// `.properties` file.
+    pub file: PathBuf,
+    /// Write the topology to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where each Kubernetes Secret is mounted: `*_file` keys read <DIR>/<secret name>/<key>.
+    #[arg(long, value_name = "DIR", default_value = crate::import::DEFAULT_SECRETS_DIR)]
+    pub secrets_dir: String,
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod entra_tests;
 mod error;
 pub mod event_hubs;
 mod interpolate;
-mod locate;
+pub(crate) mod locate;
 pub mod model;
 mod raw;
 mod resolve;
