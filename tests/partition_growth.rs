@@ -215,7 +215,11 @@ fn a_waiting_partition_under_start_from_latest_keeps_what_was_produced_while_it_
     kafka::produce_test_records(&ca, "gamma", 2, 400..500, 1_700_000_000_000);
     let copies = kafka::read_all(&cb, "a.gamma", 50, Duration::from_secs(60));
     let expected: Vec<usize> = (400..500).step_by(2).collect();
-    assert_eq!(numbers(&copies), expected, "partition 0 from the flow's start");
+    assert_eq!(
+        numbers(&copies),
+        expected,
+        "partition 0 from the flow's start"
+    );
 
     kafka::recreate_topic(&cb, "a.gamma", 2);
     let copies = kafka::read_all(&cb, "a.gamma", 50, Duration::from_secs(60));

@@ -204,6 +204,11 @@ pub(crate) fn mm2_setting(
         }
         "sync.topic.configs.enabled" if boolean(value)? => Applied::Done,
         "sync.topic.configs.enabled" => note("set `replication.sync_topic_configs: false` if your hubmirror has that key"),
+        "consumer.auto.offset.reset" | "source.consumer.auto.offset.reset" if value == "latest" => {
+            flow.start_from = Some("latest".to_string());
+            Applied::Done
+        }
+        "consumer.auto.offset.reset" | "source.consumer.auto.offset.reset" if value == "earliest" => Applied::Done,
         "sync.topic.acls.enabled" => note("hubmirror does not copy ACLs; grant them on the target yourself"),
         "tasks.max" => note("hubmirror has no tasks: run more instances of the topology to share the partitions"),
         "replication.factor" => note("hubmirror creates remote topics with the target's default replication factor"),

@@ -184,6 +184,9 @@ fn flow(out: &mut String, f: &Flow) {
             let _ = writeln!(out, "    {key}: {}", list(v));
         }
     }
+    if let Some(s) = &f.start_from {
+        let _ = writeln!(out, "    start_from: {}", q(s));
+    }
 }
 
 fn replication(out: &mut String, r: &Replication) {

@@ -42,6 +42,8 @@ pub(crate) struct Cluster {
     pub checkpoints: Option<bool>,
     /// `compression:`.
     pub compression: Option<String>,
+    /// Its consumer had `auto.offset.reset=latest`: flows from it start at the end.
+    pub starts_latest: bool,
     /// Comments written above the cluster.
     pub notes: Vec<String>,
 }
@@ -61,6 +63,8 @@ pub(crate) struct Flow {
     pub groups: Vec<String>,
     /// Group regexes left out.
     pub groups_exclude: Vec<String>,
+    /// `start_from` when not the default (`latest`, from the consumer's `auto.offset.reset`).
+    pub start_from: Option<String>,
     /// Comments written above the flow.
     pub notes: Vec<String>,
 }

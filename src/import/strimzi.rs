@@ -238,11 +238,7 @@ fn client_setting(c: &mut Cluster, key: &str, n: &Node) -> Result<(), ImportErro
             c.compression = Some(value);
         }
         "auto.offset.reset" if value == "earliest" => {}
-        "auto.offset.reset" if value == "latest" => c.notes.push(format!(
-            "not carried over: {}=latest: a new flow starts at the beginning of each partition \
-             (set the flow's `start_from: latest` if your hubmirror has it)",
-            n.path
-        )),
+        "auto.offset.reset" if value == "latest" => c.starts_latest = true,
         k if k.ends_with("replication.factor") => c.notes.push(format!(
             "not carried over: {}: hubmirror keeps no Kafka Connect topics",
             shown(&n.path, &value)
@@ -337,6 +333,7 @@ fn kafka_mirror_maker(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, Im
         source: source.alias.clone(),
         target: target.alias.clone(),
         topics,
+        start_from: source.starts_latest.then(|| "latest".to_string()),
         notes: vec![format!(
             "from {}: MirrorMaker keeps topic names (identity policy)",
             include.path

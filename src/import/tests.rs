@@ -257,3 +257,30 @@ spec:
         error("v1.yaml", &none).starts_with("v1.yaml:4: spec.clusters: missing; list the clusters")
     );
 }
+
+#[test]
+fn a_consumer_starting_at_latest_becomes_start_from_latest() {
+    let kmm = KMM.replace(
+        "    groupId: g\n",
+        "    groupId: g\n    config: {auto.offset.reset: latest}\n",
+    );
+    let out = import("kmm.yaml", &kmm);
+    assert!(
+        out.contains("    topics: [\"testeh\", \"orders.*\"]\n    start_from: \"latest\"\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("auto.offset.reset"),
+        "carried over, no note: {out}"
+    );
+    // The default needs no key.
+    assert!(!import("kmm.yaml", KMM).contains("start_from"));
+
+    let props = format!("{PROPS}src->hub.consumer.auto.offset.reset = latest\n");
+    let out = import("mm2.properties", &props);
+    assert!(out.contains("    start_from: \"latest\"\n"), "{out}");
+    let cs = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5";
+    let existing = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let t = loads(&out.replace("/certs/ca.pem", existing), cs);
+    assert_eq!(t.flows[0].start_from, crate::topology::StartFrom::Latest);
+}
