@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::consumer::Consumer;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::group::FlowConsumer;
 use super::route::Route;
+use super::topic_configs::ConfigSync;
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
@@ -52,6 +53,8 @@ pub struct Discovery {
     routed: HashMap<String, i32>,
     /// Source topics that cannot be served now, with the reason last logged.
     blocked: HashMap<String, String>,
+    /// Topic config sync, when `replication.sync_topic_configs` is on.
+    configs: Option<Arc<ConfigSync>>,
 }
 
 impl Discovery {
@@ -73,7 +76,27 @@ impl Discovery {
             metrics,
             routed: HashMap::new(),
             blocked: HashMap::new(),
+            configs: None,
         }
+    }
+
+    /// Copies the source topics' configs onto their remote topics (at creation and in
+    /// [`Discovery::sync_configs`]).
+    pub fn with_config_sync(mut self, sync: Arc<ConfigSync>) -> Self {
+        self.configs = Some(sync);
+        self
+    }
+
+    /// Syncs the configs of the routed topics whose partition 0 this instance owns (so that
+    /// with several instances each topic is synced by one).
+    pub async fn sync_configs(&self, status: &FlowStatus) {
+        let Some(sync) = &self.configs else { return };
+        let mut topics: Vec<(String, String)> = (self.routed.keys())
+            .filter(|t| status.owns(t, 0))
+            .map(|t| (t.clone(), self.naming.remote_topic(&self.flow.source, t)))
+            .collect();
+        topics.sort();
+        sync.sync(&topics).await;
     }
 
     /// Looks at both clusters once and returns the routes that are new or changed (partitions
@@ -100,7 +123,10 @@ impl Discovery {
         let mut out = Vec::new();
         for (topic, partitions) in wanted {
             let remote = self.naming.remote_topic(&self.flow.source, &topic);
-            match self.ensure_target(&target_md, &remote, partitions).await {
+            match self
+                .ensure_target(&target_md, (&topic, &remote), partitions)
+                .await
+            {
                 Ok(()) => {
                     if let Some(reason) = self.blocked.remove(&topic) {
                         tracing::info!(flow = %self.flow.name(), topic, remote, "topic recovered (was: {reason})");
@@ -171,7 +197,7 @@ impl Discovery {
     async fn ensure_target(
         &self,
         md: &Metadata,
-        remote: &str,
+        (topic, remote): (&str, &str),
         partitions: i32,
     ) -> Result<(), String> {
         let target = &self.flow.target;
@@ -197,30 +223,15 @@ impl Discovery {
                  create it with {partitions} partitions"
             ));
         }
-        let new = NewTopic::new(remote, partitions, TopicReplication::Fixed(-1));
-        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = self
-            .clients
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| {
-                format!("cannot create target topic '{remote}' on cluster '{target}': {e}")
-            })?;
-        for result in results {
-            match result {
-                Ok(_) => {}
-                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => {
-                    return Err(format!(
-                        "cannot create target topic '{remote}' on cluster '{target}': {code}; \
-                         create it with {partitions} partitions or allow topic creation"
-                    ))
-                }
-            }
-        }
-        tracing::info!(flow = %self.flow.name(), topic = remote, cluster = %target, partitions, "created target topic");
-        Ok(())
+        // topic config sync (issue 17): creation with the source's configs.
+        super::topic_configs::create(
+            &self.clients.admin,
+            self.configs.as_deref(),
+            (topic, remote),
+            partitions,
+            target,
+        )
+        .await
     }
 
     async fn source_metadata(&self) -> Result<Metadata, FlowError> {
@@ -283,6 +294,7 @@ pub(super) async fn discover(
                 if status.state() == FlowState::Starting {
                     status.set_state(FlowState::Running);
                 }
+                discovery.sync_configs(&status).await;
                 match discovery.prune(&store).await {
                     Ok(0) => {}
                     Ok(n) => {
