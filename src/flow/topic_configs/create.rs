@@ -45,8 +45,8 @@ pub async fn create(
     };
     let mut accepted = configs.clone();
     let mut refused = Settings::new();
-    match try_create(admin, (remote, target), partitions, &accepted, false).await? {
-        Ok(()) => {}
+    let created = match try_create(admin, (remote, target), partitions, &accepted, false).await? {
+        Ok(created) => created,
         Err(code) if refuses_config(code) && !configs.is_empty() => {
             for (k, v) in &configs {
                 let alone = Settings::from([(k.clone(), v.clone())]);
@@ -59,21 +59,25 @@ pub async fn create(
                 }
             }
             accepted.retain(|k, _| !refused.contains_key(k));
-            if let Err(code) =
-                try_create(admin, (remote, target), partitions, &accepted, false).await?
-            {
-                if !refuses_config(code) || accepted.is_empty() {
-                    return Err(fail(code));
+            let again = try_create(admin, (remote, target), partitions, &accepted, false).await?;
+            match again {
+                Ok(created) => created,
+                Err(code) if !refuses_config(code) || accepted.is_empty() => {
+                    return Err(fail(code))
                 }
-                refused.extend(std::mem::take(&mut accepted));
-                if let Err(code) =
-                    try_create(admin, (remote, target), partitions, &accepted, false).await?
-                {
-                    return Err(fail(code));
+                Err(_) => {
+                    refused.extend(std::mem::take(&mut accepted));
+                    try_create(admin, (remote, target), partitions, &accepted, false)
+                        .await?
+                        .map_err(fail)?
                 }
             }
         }
         Err(code) => return Err(fail(code)),
+    };
+    if !created {
+        // Another instance (or someone else) created it first: its configs are theirs.
+        return Ok(());
     }
     let names: Vec<&str> = accepted.keys().map(String::as_str).collect();
     tracing::info!(topic = remote, cluster = %target, partitions, configs = %names.join(","), "created target topic");
@@ -101,14 +105,15 @@ fn refuses_config(code: RDKafkaErrorCode) -> bool {
 }
 
 /// One CreateTopics request. Outer error: the request failed as a whole (a sentence); inner:
-/// the broker's answer for the topic (`TopicAlreadyExists` counts as success).
+/// the broker's answer for the topic: `Ok(true)` created (or would be, validate-only),
+/// `Ok(false)` it exists already.
 async fn try_create(
     admin: &AdminClient<ClusterContext>,
     (remote, target): (&str, &str),
     partitions: i32,
     configs: &Settings,
     validate_only: bool,
-) -> Result<Result<(), RDKafkaErrorCode>, String> {
+) -> Result<Result<bool, RDKafkaErrorCode>, String> {
     let mut new = NewTopic::new(remote, partitions, TopicReplication::Fixed(-1));
     for (k, v) in configs {
         new = new.set(k, v);
@@ -120,11 +125,13 @@ async fn try_create(
         .create_topics([&new], &opts)
         .await
         .map_err(|e| format!("cannot create target topic '{remote}' on cluster '{target}': {e}"))?;
+    let mut created = true;
     for result in results {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => created = false,
             Err((_, code)) => return Ok(Err(code)),
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(created))
 }
