@@ -238,23 +238,36 @@ fn with_two_instances_only_the_owner_of_partition_0_alters() {
         .map(|(w, name)| Running::start(&builder.write(w), &[("HUBMIRROR_INSTANCE", name)]))
         .collect();
     kafka::read_all(&cb, "a.orders", 40, W);
-    // Both instances joined: each owns one partition.
-    wait_for("each instance owns one partition", W, || {
-        let owned: Vec<usize> = works
+    // Both instances joined, each owning one partition; which one owns partition 0?
+    let owner = wait_for("each instance owns one partition", W, || {
+        let owned: Vec<Vec<i64>> = works
             .iter()
             .filter_map(|w| daemon_status(&w.metrics_addr()))
-            .filter_map(|s| Some(s.as_array()?[0]["owned_partitions"].as_array()?.len()))
+            .filter_map(|s| {
+                let parts = s.as_array()?[0]["owned_partitions"].as_array()?.clone();
+                Some(
+                    parts
+                        .iter()
+                        .filter_map(|p| p["partition"].as_i64())
+                        .collect(),
+                )
+            })
             .collect();
-        if owned == [1, 1] {
-            Ok(())
-        } else {
-            Err(format!("{owned:?}"))
+        match owned.as_slice() {
+            [x, y] if x.len() == 1 && y.len() == 1 => Ok(usize::from(y[0] == 0)),
+            _ => Err(format!("{owned:?}")),
         }
     });
-    alter(&ca, "orders", &[set("retention.ms", "7200000")]);
-    wait_configs(&cb, "a.orders", "the change", |c| {
-        has(c, "retention.ms", "7200000")
-    });
+    // Four changes, each applied once, by the owner of partition 0. (Both instances refresh
+    // every second, so the other one would mostly find the change applied already: the
+    // Event Hubs test below is the one that tells the rule apart.)
+    for i in 1..=4 {
+        let value = (7_200_000 + i).to_string();
+        alter(&ca, "orders", &[set("retention.ms", &value)]);
+        wait_configs(&cb, "a.orders", "the change", |c| {
+            has(c, "retention.ms", &value)
+        });
+    }
     // A few more refreshes: records produced now arrive after them.
     kafka::produce_batched(&ca, "orders", &[(1, b"late".to_vec(), b"v".to_vec())]);
     kafka::read_all(&cb, "a.orders", 41, W);
@@ -270,10 +283,10 @@ fn with_two_instances_only_the_owner_of_partition_0_alters() {
         })
         .sum();
     assert_eq!(
-        synced, 2.0,
-        "one creation config and one alteration, over both instances"
+        synced, 5.0,
+        "one creation config and four alterations, over both instances"
     );
-    let alters: usize = runs
+    let alters: Vec<usize> = runs
         .iter()
         .map(|r| {
             r.output()
@@ -281,8 +294,88 @@ fn with_two_instances_only_the_owner_of_partition_0_alters() {
                 .filter(|l| l.contains("set topic config to match the source"))
                 .count()
         })
-        .sum();
-    assert_eq!(alters, 1);
+        .collect();
+    let mut expected = vec![0, 0];
+    expected[owner] = 4;
+    assert_eq!(alters, expected, "instance {owner} owns partition 0");
+    for r in &mut runs {
+        r.stop_cleanly();
+    }
+}
+
+/// Which of the two instances owns partition 0, once each owns one partition.
+fn owner_of_partition_0(works: &[Workdir]) -> usize {
+    wait_for("each instance owns one partition", W, || {
+        let owned: Vec<Vec<i64>> = works
+            .iter()
+            .filter_map(|w| daemon_status(&w.metrics_addr()))
+            .filter_map(|s| {
+                let parts = s.as_array()?[0]["owned_partitions"].as_array()?.clone();
+                Some(
+                    parts
+                        .iter()
+                        .filter_map(|p| p["partition"].as_i64())
+                        .collect(),
+                )
+            })
+            .collect();
+        match owned.as_slice() {
+            [x, y] if x.len() == 1 && y.len() == 1 => Ok(usize::from(y[0] == 0)),
+            _ => Err(format!("{owned:?}")),
+        }
+    })
+}
+
+#[test]
+fn with_two_instances_only_the_owner_of_partition_0_tries_a_refused_change() {
+    let (a, eh) = (Tansu::start(), EventHubsEmulator::start());
+    let ca = kafka::plain(&a.listener());
+    seed(&ca, 2, &[("retention.ms", "3600000")], 40);
+    let builder = TopologyBuilder::new()
+        .tansu("a", &a)
+        .event_hubs("eh", &eh)
+        .set("eh", "checkpoints", "false")
+        .flow("a", "eh", &["orders"])
+        .replication("refresh_topics_interval", "1s")
+        .replication("heartbeats_interval", "0s");
+    let conn = eh.connection_string();
+    let works = [Workdir::new(), Workdir::new()];
+    let mut runs: Vec<Running> = works
+        .iter()
+        .zip(["one", "two"])
+        .map(|(w, name)| {
+            let env = [
+                (CONNECTION_STRING_VAR, conn.as_str()),
+                ("HUBMIRROR_INSTANCE", name),
+            ];
+            Running::start(&builder.write(w), &env)
+        })
+        .collect();
+    let target = eh.client_config();
+    kafka::read_all(&target, "a.orders", 40, W);
+    let owner = owner_of_partition_0(&works);
+    // Event Hubs refuses every alteration, so an instance that tried would report it: only the
+    // owner of partition 0 does.
+    alter(&ca, "orders", &[set("retention.ms", "7200000")]);
+    runs[owner].wait_for_line(&["refused topic config", "retention.ms=7200000"], W);
+    // Several refreshes later (records produced now arrive after them), still one report.
+    let late: Vec<_> = (0..10)
+        .map(|i| (i % 2, format!("late{i}").into_bytes(), b"v".to_vec()))
+        .collect();
+    kafka::produce_batched(&ca, "orders", &late);
+    kafka::read_all(&target, "a.orders", 50, W);
+    let reports: Vec<usize> = runs
+        .iter()
+        .map(|r| {
+            r.output()
+                .lines()
+                .filter(|l| l.contains("refused topic config"))
+                .count()
+        })
+        .collect();
+    let mut expected = vec![0, 0];
+    expected[owner] = 1;
+    assert_eq!(reports, expected, "instance {owner} owns partition 0");
     for r in &mut runs {
         r.stop_cleanly();
     }
