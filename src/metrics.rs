@@ -50,6 +50,12 @@ pub struct Metrics {
     /// `hubmirror_records_dead_lettered_total{source,target,topic}`: oversize records written
     /// to the flow's dead-letter topic on the source cluster.
     pub records_dead_lettered: IntCounterVec,
+    /// `hubmirror_topic_configs_synced_total{source,target,topic}`: topic configs set (at
+    /// creation or later) or deleted on a remote topic to match its source (`topic` = source).
+    pub topic_configs_synced: IntCounterVec,
+    /// `hubmirror_topic_configs_refused_total{source,target,topic}`: topic configs the target
+    /// refused (counted once per topic and config, when reported).
+    pub topic_configs_refused: IntCounterVec,
     /// `hubmirror_replication_latency_seconds{source,target,topic}`: record timestamp →
     /// acknowledgement of its copy by the target.
     pub replication_latency: HistogramVec,
@@ -187,6 +193,18 @@ impl Metrics {
             "Oversize records written to the flow's dead-letter topic on the source cluster.",
             &flow,
         );
+        let topic_configs_synced = counter(
+            &registry,
+            "hubmirror_topic_configs_synced_total",
+            "Topic configs set or deleted on remote topics to match their source topics.",
+            &flow,
+        );
+        let topic_configs_refused = counter(
+            &registry,
+            "hubmirror_topic_configs_refused_total",
+            "Topic configs the target refused (once per topic and config).",
+            &flow,
+        );
         let replication_latency = histogram(
             &registry,
             "hubmirror_replication_latency_seconds",
@@ -302,6 +320,8 @@ impl Metrics {
             segments_merged,
             segment_conflicts,
             records_dead_lettered,
+            topic_configs_synced,
+            topic_configs_refused,
             replication_latency,
             record_age,
             rebalance_pause,

@@ -10,7 +10,9 @@ use regex::Regex;
 use crate::cli::opt::ValidateArgs;
 use crate::cluster::security_protocol;
 use crate::naming::Naming;
-use crate::topology::{self, Cluster, Flow, Policy, StartFrom, Topology};
+use crate::topology::{
+    self, Cluster, Flow, Policy, StartFrom, Topology, DEFAULT_TOPIC_CONFIGS_EXCLUDE,
+};
 use crate::topology::{entra, event_hubs};
 
 /// Runs `validate`: exit 0 and the summary on stdout, or exit 2 and the error on stderr.
@@ -67,6 +69,23 @@ pub fn render(t: &Topology) -> String {
     );
     let _ = writeln!(out, "  sync_group_offsets: {}", r.sync_group_offsets);
     let _ = writeln!(out, "  static_membership: {}", r.static_membership);
+    let _ = writeln!(out, "  sync_topic_configs: {}", r.sync_topic_configs);
+    if r.sync_topic_configs {
+        // The first ones are MirrorMaker 2's defaults, always there.
+        let extra: Vec<&str> = r.topic_configs_exclude[DEFAULT_TOPIC_CONFIGS_EXCLUDE.len()..]
+            .iter()
+            .map(|re| re.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  topic_configs_exclude: MirrorMaker 2's defaults{}",
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", extra.join(", "))
+            }
+        );
+    }
     let _ = writeln!(out, "\nstore:\n  path: {}", t.store.path.display());
     let _ = writeln!(out, "\nmetrics:\n  listen: {}", t.metrics.listen);
     out

@@ -4,6 +4,7 @@
 //! consumer group and the partitions each owns ([`group`]), and consumer statistics ([`stats`]). The cluster's model, its secrets and Event Hubs connection strings
 //! are the topology's (`crate::topology`).
 
+pub mod alter_configs;
 pub mod clients;
 pub mod context;
 pub mod diagnose;

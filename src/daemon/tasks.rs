@@ -13,6 +13,7 @@ use super::clients::Clients;
 use super::RunError;
 use crate::checkpoint;
 use crate::cluster::{self, clients, FatalClusterError};
+use crate::flow::topic_configs::ConfigSync;
 use crate::flow::{self, Connector, DeadLetter, FlowError, FlowSetup};
 use crate::heartbeat;
 use crate::metrics::Metrics;
@@ -157,6 +158,15 @@ fn flows(
             }
             _ => None,
         };
+        let topic_configs = match t.replication.sync_topic_configs {
+            true => Some(Arc::new(ConfigSync::new(
+                (&f.source, &f.target),
+                t.replication.topic_configs_exclude.clone(),
+                (clients.get(&f.source)?.admin, target.admin.clone()),
+                s.metrics.clone(),
+            ))),
+            false => None,
+        };
         let status = registry.add(&f.source, &f.target);
         if !f.groups.is_empty() {
             status.enable_checkpoints();
@@ -176,6 +186,7 @@ fn flows(
                 static_membership: t.replication.static_membership,
                 fatal: s.fatal.clone(),
             },
+            topic_configs,
             target_admin: target.admin,
             dead_letter,
             metrics: s.metrics.clone(),

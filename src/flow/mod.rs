@@ -39,6 +39,7 @@ mod resume;
 mod route;
 pub mod stamp;
 mod start;
+pub mod topic_configs;
 mod topics;
 
 use std::collections::HashMap;
@@ -175,6 +176,8 @@ pub struct FlowSetup {
     pub target_admin: Arc<AdminClient<ClusterContext>>,
     /// The dead-letter writer, when the flow's `oversize` is `dead_letter`.
     pub dead_letter: Option<Arc<DeadLetter>>,
+    /// Topic config sync, when `replication.sync_topic_configs` is on.
+    pub topic_configs: Option<Arc<topic_configs::ConfigSync>>,
     /// Shared metrics.
     pub metrics: Arc<Metrics>,
     /// This flow's live status (read by `/status` and `/readyz`).
@@ -302,6 +305,10 @@ async fn run_once(setup: &FlowSetup, shutdown: CancellationToken) -> Result<(), 
         },
         setup.metrics.clone(),
     );
+    let discovery = match &setup.topic_configs {
+        Some(sync) => discovery.with_config_sync(sync.clone()),
+        None => discovery,
+    };
     let looked = setup.heartbeats_looked.clone();
     let discovery = tokio::spawn(topics::discover(
         discovery,

@@ -8,12 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::topic_configs::{self, ConfigSync};
 use crate::cluster::ClusterContext;
 
-/// How long one CreateTopics or CreatePartitions request may take.
+/// How long one CreatePartitions request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What discovery does about one remote topic on this refresh.
@@ -97,11 +98,13 @@ pub struct Remote<'a> {
     pub target: &'a str,
     /// The flow's name, for log lines.
     pub flow: &'a str,
+    /// Topic config sync (a created topic gets its source's configs), when on.
+    pub configs: Option<&'a ConfigSync>,
 }
 
 impl Remote<'_> {
-    /// Carries `plan` out for `remote`, whose source topic has `want` partitions.
-    pub async fn apply(&self, plan: Plan, remote: &str, want: i32) -> Outcome {
+    /// Carries `plan` out for `remote`, whose source topic `topic` has `want` partitions.
+    pub async fn apply(&self, plan: Plan, (topic, remote): (&str, &str), want: i32) -> Outcome {
         let target = self.target;
         let all = Served {
             writable: want,
@@ -113,7 +116,12 @@ impl Remote<'_> {
                 "target topic '{remote}' is missing on cluster '{target}' and \
                  replication.create_topics is false: create it with {want} partitions"
             )),
-            Plan::Create => self.create(remote, want).await.map(|()| all),
+            Plan::Create => {
+                let (admin, target) = (&**self.admin, self.target);
+                topic_configs::create(admin, self.configs, (topic, remote), want, target)
+                    .await
+                    .map(|()| all)
+            }
             Plan::Short { have, by_hand } => Ok(short(remote, target, (have, want), by_hand)),
             Plan::Grow { have } => match self.grow_checked(remote, want).await {
                 Ok(()) => Ok(all),
@@ -134,29 +142,6 @@ impl Remote<'_> {
                 }),
             },
         }
-    }
-
-    /// Creates `remote` with `partitions` partitions (an existing one is fine).
-    async fn create(&self, remote: &str, partitions: i32) -> Result<(), String> {
-        let target = self.target;
-        let new = NewTopic::new(remote, partitions, TopicReplication::Fixed(-1));
-        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = self.admin.create_topics([&new], &opts).await.map_err(|e| {
-            format!("cannot create target topic '{remote}' on cluster '{target}': {e}")
-        })?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => {
-                    return Err(format!(
-                        "cannot create target topic '{remote}' on cluster '{target}': {code}; \
-                         create it with {partitions} partitions or allow topic creation"
-                    ))
-                }
-            }
-        }
-        tracing::info!(flow = %self.flow, topic = remote, cluster = %target, partitions, "created target topic");
-        Ok(())
     }
 
     /// [`Self::grow`], with "it has that many already" checked on the target: true when

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::group::FlowConsumer;
 use super::remote::{self, Remote};
 use super::route::Route;
+use super::topic_configs::ConfigSync;
 use super::FlowError;
 use crate::cluster::ClusterContext;
 use crate::metrics::Metrics;
@@ -54,6 +55,8 @@ pub struct Discovery {
     routed: HashMap<String, (i32, i32)>,
     /// Source topics that cannot be served now, with the reason last logged.
     blocked: HashMap<String, String>,
+    /// Topic config sync, when `replication.sync_topic_configs` is on.
+    configs: Option<Arc<ConfigSync>>,
 }
 
 impl Discovery {
@@ -75,7 +78,27 @@ impl Discovery {
             metrics,
             routed: HashMap::new(),
             blocked: HashMap::new(),
+            configs: None,
         }
+    }
+
+    /// Copies the source topics' configs onto their remote topics (at creation and in
+    /// [`Discovery::sync_configs`]).
+    pub fn with_config_sync(mut self, sync: Arc<ConfigSync>) -> Self {
+        self.configs = Some(sync);
+        self
+    }
+
+    /// Syncs the configs of the routed topics whose partition 0 this instance owns (so that
+    /// with several instances each topic is synced by one).
+    pub async fn sync_configs(&self, status: &FlowStatus) {
+        let Some(sync) = &self.configs else { return };
+        let mut topics: Vec<(String, String)> = (self.routed.keys())
+            .filter(|t| status.owns(t, 0))
+            .map(|t| (t.clone(), self.naming.remote_topic(&self.flow.source, t)))
+            .collect();
+        topics.sort();
+        sync.sync(&topics).await;
     }
 
     /// Looks at both clusters once and returns the routes that are new or changed (partitions
@@ -106,10 +129,12 @@ impl Discovery {
             self.flow.target.clone(),
             self.flow.name(),
         );
+        let configs = self.configs.clone();
         let remote_side = Remote {
             admin: &admin,
             target: &target,
             flow: &flow,
+            configs: configs.as_deref(),
         };
         let mut out = Vec::new();
         for (topic, partitions) in wanted {
@@ -125,7 +150,9 @@ impl Discovery {
                 .is_some_and(|(n, _)| *n == partitions);
             let grows = remote::may_grow(routed_before, status.owns(&topic, 0));
             let plan = remote::plan(have, partitions, self.create_topics, grows);
-            let outcome = remote_side.apply(plan, &remote, partitions).await;
+            let outcome = remote_side
+                .apply(plan, (&topic, &remote), partitions)
+                .await;
             let served = self.report(&topic, &remote, outcome);
             let Some(writable) = served else { continue };
             if self.routed.get(&topic) == Some(&(partitions, writable)) {
@@ -279,6 +306,7 @@ pub(super) async fn discover(
                 if status.state() == FlowState::Starting {
                     status.set_state(FlowState::Running);
                 }
+                discovery.sync_configs(&status).await;
                 match discovery.prune(&store).await {
                     Ok(0) => {}
                     Ok(n) => {

@@ -247,7 +247,23 @@ pub struct Replication {
     /// name): a restart within the session timeout gets the same partitions back, and a stopped
     /// instance's partitions wait that long before moving.
     pub static_membership: bool,
+    /// Copy source topic configs onto remote topics (`sync_topic_configs`).
+    pub sync_topic_configs: bool,
+    /// Config names never copied: MirrorMaker 2's default exclusions, then the anchored
+    /// regexes of `topic_configs_exclude`.
+    pub topic_configs_exclude: Vec<Regex>,
 }
+
+/// Topic configs MirrorMaker 2 never copies (its default `config.properties.exclude`); always
+/// excluded, whatever `topic_configs_exclude` adds.
+pub const DEFAULT_TOPIC_CONFIGS_EXCLUDE: [&str; 6] = [
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "unclean.leader.election.enable",
+    "min.insync.replicas",
+];
 
 /// The `store:` section.
 #[derive(Debug, Clone)]

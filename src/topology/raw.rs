@@ -176,6 +176,12 @@ pub(crate) struct RawReplication {
     /// Join the flows' groups with static membership (`group.instance.id` = the instance
     /// name); default `false`.
     pub static_membership: Option<String>,
+    /// Copy the source topics' configs onto their remote topics (at creation and on every
+    /// refresh); default `true`.
+    pub sync_topic_configs: Option<String>,
+    /// Config-name regexes never copied, anchored, on top of MirrorMaker 2's defaults.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub topic_configs_exclude: Vec<String>,
 }
 
 /// `store:`.

@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use regex::Regex;
+
 use super::clusters::cluster;
 use super::ctx::Ctx;
 use super::error::TopologyError;
 use super::locate::{child, item};
 use super::model::{
     Flow, Metrics, OnDataLoss, Oversize, Policy, Replication, StartFrom, Store, Topology,
+    DEFAULT_TOPIC_CONFIGS_EXCLUDE,
 };
 use super::raw::{RawFlow, RawReplication, RawTopology};
 use super::start_from;
@@ -291,7 +294,27 @@ fn replication(raw: &RawReplication, ctx: &Ctx<'_>) -> Result<Replication, Topol
             raw.static_membership.as_deref(),
             false,
         )?,
+        sync_topic_configs: ctx.boolean(
+            &p("sync_topic_configs"),
+            raw.sync_topic_configs.as_deref(),
+            true,
+        )?,
+        topic_configs_exclude: topic_configs_exclude(raw, ctx)?,
     })
+}
+
+/// MirrorMaker 2's default exclusions (exact names), then the file's regexes.
+fn topic_configs_exclude(raw: &RawReplication, ctx: &Ctx<'_>) -> Result<Vec<Regex>, TopologyError> {
+    let defaults = DEFAULT_TOPIC_CONFIGS_EXCLUDE
+        .iter()
+        .map(|name| regex::escape(name))
+        .collect::<Vec<_>>();
+    let mut out = ctx.regexes("replication.topic_configs_exclude", &defaults)?;
+    out.extend(ctx.regexes(
+        "replication.topic_configs_exclude",
+        &raw.topic_configs_exclude,
+    )?);
+    Ok(out)
 }
 
 fn listen(v: Option<&str>, ctx: &Ctx<'_>) -> Result<SocketAddr, TopologyError> {

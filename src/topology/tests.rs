@@ -363,3 +363,29 @@ fn start_from() {
          (no time zone: end it with `Z` or `±HH:MM`); use `earliest`"
     ));
 }
+
+#[test]
+fn topic_configs_keys() {
+    let t = ok(MIN);
+    assert!(t.replication.sync_topic_configs);
+    let excluded = |t: &Topology, name: &str| {
+        t.replication
+            .topic_configs_exclude
+            .iter()
+            .any(|r| r.is_match(name))
+    };
+    assert!(excluded(&t, "min.insync.replicas"));
+    assert!(excluded(&t, "message.timestamp.type"));
+    assert!(!excluded(&t, "min.insync.replicasX"));
+    assert!(!excluded(&t, "retention.ms"));
+    let t = ok(&format!(
+        "{MIN}replication:\n  sync_topic_configs: false\n  topic_configs_exclude: ['segment\\..*']\n"
+    ));
+    assert!(!t.replication.sync_topic_configs);
+    assert!(excluded(&t, "segment.ms") && excluded(&t, "unclean.leader.election.enable"));
+    assert!(!excluded(&t, "retention.ms"));
+    assert_eq!(
+        err(&format!("{MIN}replication:\n  topic_configs_exclude: [ok, 'max[']\n")),
+        "t.yaml:7:31: replication.topic_configs_exclude[1]: `max[` is not a valid regex: unclosed character class"
+    );
+}

@@ -43,6 +43,7 @@
 
 mod api;
 mod auth;
+mod configs;
 mod conn;
 mod control;
 mod cut;

@@ -41,6 +41,7 @@ use tracing::{debug, info};
 
 use super::api;
 use super::auth::Session;
+use super::configs;
 use super::control::Hold;
 use super::entra;
 use super::error::{ConnError, DRAIN_TIMEOUT};
@@ -180,6 +181,13 @@ async fn requests<R: AsyncRead + Unpin>(
             }
             Ok(ApiKey::CreateTopics) if shared.refuse_create_topics => {
                 Some(Pending::Local(api::refuse_create_topics(&frame, peek)?))
+            }
+            Ok(ApiKey::CreateTopics) => match configs::plan_create_topics(&frame, peek)? {
+                Some(answer) => Some(Pending::Local(answer)),
+                None => Some(Pending::Upstream(peek.correlation_id)),
+            },
+            Ok(key @ (ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs)) => {
+                Some(Pending::Local(configs::refuse_alter(&frame, peek, key)?))
             }
             Ok(key @ (ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)) => {
                 let step = if key == ApiKey::SaslHandshake {

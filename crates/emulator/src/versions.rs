@@ -113,7 +113,8 @@ async fn fetch_upstream_versions(upstream: &str) -> Result<Vec<ApiVersion>, Upst
     Ok(response.api_keys)
 }
 
-/// What the emulator advertises: the upstream broker's APIs, with ApiVersions and the SASL
+/// What the emulator advertises: the upstream broker's APIs without AlterConfigs and
+/// IncrementalAlterConfigs (Event Hubs has neither), with ApiVersions and the SASL
 /// APIs replaced by the emulator's own and the APIs it decodes (Produce for `acks`,
 /// CreateTopics, Fetch and ListOffsets for retention emulation) narrowed to the versions
 /// `kafka-protocol` knows; Fetch also to [`FETCH_MAX_VERSION`], the last version that names
@@ -130,9 +131,12 @@ pub(crate) fn advertised(upstream: &[ApiVersion]) -> Vec<ApiVersion> {
         ApiKey::Fetch,
         ApiKey::ListOffsets,
     ];
+    // Event Hubs has neither (see `configs`).
+    let absent = [ApiKey::AlterConfigs, ApiKey::IncrementalAlterConfigs];
     let mut out: Vec<ApiVersion> = upstream
         .iter()
         .filter(|v| !own.iter().any(|(k, _)| *k as i16 == v.api_key))
+        .filter(|v| !absent.iter().any(|k| *k as i16 == v.api_key))
         .filter_map(|v| {
             let Some(key) = decoded.iter().find(|k| **k as i16 == v.api_key) else {
                 return Some(v.clone());
@@ -180,6 +184,9 @@ mod tests {
             v(18, 0, 3),
             v(19, 0, 1),
             v(3, 0, 12),
+            v(33, 0, 2),
+            v(44, 0, 1),
+            v(32, 0, 4),
         ];
         let got: Vec<(i16, i16, i16)> = advertised(&upstream)
             .iter()
@@ -196,6 +203,7 @@ mod tests {
                 (3, 0, 12),
                 (17, 0, 1),
                 (18, 0, 4),
+                (32, 0, 4),
                 (36, 0, 2)
             ]
         );

@@ -133,3 +133,82 @@ async fn authenticated_requests_are_relayed_with_handshake_v1_and_v0() {
     let md: MetadataResponse = c.recv(ApiKey::Metadata, 1, id).await;
     assert!(!md.brokers.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topic_configs_are_taken_as_event_hubs_takes_them() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{
+        CreateTopicsRequest, CreateTopicsResponse, IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse, TopicName,
+    };
+    super::init_logs();
+    let eh = EventHubsEmulator::start();
+    let mut c = Client::connect_authenticated(&eh).await;
+    let id = c
+        .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    let versions: ApiVersionsResponse = c.recv(ApiKey::ApiVersions, 3, id).await;
+    let advertised = |key: ApiKey| versions.api_keys.iter().any(|v| v.api_key == key as i16);
+    assert!(advertised(ApiKey::DescribeConfigs) && advertised(ApiKey::CreateTopics));
+    assert!(!advertised(ApiKey::AlterConfigs) && !advertised(ApiKey::IncrementalAlterConfigs));
+
+    // Sent anyway: refused for the resource.
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("t"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("retention.ms"))
+                .with_value(Some(StrBytes::from_static_str("1")))]),
+    ]);
+    let id = c.send(ApiKey::IncrementalAlterConfigs, 1, &alter).await;
+    let r: IncrementalAlterConfigsResponse = c.recv(ApiKey::IncrementalAlterConfigs, 1, id).await;
+    assert_eq!(
+        r.responses[0].error_code, 42,
+        "{:?}",
+        r.responses[0].error_message
+    );
+
+    // At creation: cleanup.policy and retention.ms pass, anything else is INVALID_CONFIG.
+    let create = |name: &'static str, configs: &[(&'static str, &'static str)]| {
+        CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(name)))
+                .with_num_partitions(1)
+                .with_replication_factor(-1)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            CreatableTopicConfig::default()
+                                .with_name(StrBytes::from_static_str(k))
+                                .with_value(Some(StrBytes::from_static_str(v)))
+                        })
+                        .collect(),
+                )])
+    };
+    let id = c
+        .send(
+            ApiKey::CreateTopics,
+            5,
+            &create("bad", &[("max.message.bytes", "10")]),
+        )
+        .await;
+    let r: CreateTopicsResponse = c.recv(ApiKey::CreateTopics, 5, id).await;
+    assert_eq!(
+        r.topics[0].error_code, 40,
+        "{:?}",
+        r.topics[0].error_message
+    );
+    let good = create(
+        "good",
+        &[("cleanup.policy", "compact"), ("retention.ms", "5000")],
+    );
+    let id = c.send(ApiKey::CreateTopics, 5, &good).await;
+    let r: CreateTopicsResponse = c.recv(ApiKey::CreateTopics, 5, id).await;
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+}

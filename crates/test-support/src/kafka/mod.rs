@@ -3,6 +3,7 @@
 //! reads everything back ([`read`]; [`Ledger`]: counts a stream's copies), polling with
 //! deadlines.
 
+mod configs;
 mod ledger;
 mod produce;
 mod read;
@@ -17,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 
+pub use configs::*;
 pub use ledger::*;
 pub use produce::*;
 pub use read::*;
