@@ -150,9 +150,7 @@ impl Discovery {
                 .is_some_and(|(n, _)| *n == partitions);
             let grows = remote::may_grow(routed_before, status.owns(&topic, 0));
             let plan = remote::plan(have, partitions, self.create_topics, grows);
-            let outcome = remote_side
-                .apply(plan, (&topic, &remote), partitions)
-                .await;
+            let outcome = remote_side.apply(plan, (&topic, &remote), partitions).await;
             let served = self.report(&topic, &remote, outcome);
             let Some(writable) = served else { continue };
             if self.routed.get(&topic) == Some(&(partitions, writable)) {

@@ -203,7 +203,10 @@ pub(crate) fn mm2_setting(
             Applied::Done
         }
         "sync.topic.configs.enabled" if boolean(value)? => Applied::Done,
-        "sync.topic.configs.enabled" => note("set `replication.sync_topic_configs: false` if your hubmirror has that key"),
+        "sync.topic.configs.enabled" => {
+            r.sync_topic_configs = Some(false);
+            Applied::Done
+        }
         "consumer.auto.offset.reset" | "source.consumer.auto.offset.reset" if value == "latest" => {
             flow.start_from = Some("latest".to_string());
             Applied::Done

@@ -203,6 +203,9 @@ fn replication(out: &mut String, r: &Replication) {
             let _ = writeln!(body, "  {key}: {}", q(v));
         }
     }
+    if let Some(v) = r.sync_topic_configs {
+        let _ = writeln!(body, "  sync_topic_configs: {v}");
+    }
     if let Some(v) = r.sync_group_offsets {
         let _ = writeln!(body, "  sync_group_offsets: {v}");
     }

@@ -84,6 +84,8 @@ pub(crate) struct Replication {
     pub checkpoints_interval: Option<String>,
     /// `sync_group_offsets`.
     pub sync_group_offsets: Option<bool>,
+    /// `sync_topic_configs` when off (`sync.topic.configs.enabled=false`).
+    pub sync_topic_configs: Option<bool>,
     /// Comments written above `replication:`.
     pub notes: Vec<String>,
 }

@@ -284,3 +284,15 @@ fn a_consumer_starting_at_latest_becomes_start_from_latest() {
     let t = loads(&out.replace("/certs/ca.pem", existing), cs);
     assert_eq!(t.flows[0].start_from, crate::topology::StartFrom::Latest);
 }
+
+#[test]
+fn topic_config_sync_turned_off_is_carried_over() {
+    let props = format!("{PROPS}sync.topic.configs.enabled = false\n");
+    let out = import("mm2.properties", &props);
+    assert!(out.contains("  sync_topic_configs: false\n"), "{out}");
+    let cs = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5";
+    let existing = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let t = loads(&out.replace("/certs/ca.pem", existing), cs);
+    assert!(!t.replication.sync_topic_configs);
+    assert!(!import("mm2.properties", PROPS).contains("sync_topic_configs"));
+}
