@@ -20,6 +20,7 @@ mod model;
 mod properties;
 mod strimzi;
 mod strimzi_mm2;
+mod strimzi_resource;
 mod yaml;
 
 #[cfg(test)]
@@ -106,7 +107,7 @@ pub fn import_text(file: &Path, text: &str, options: &Options) -> Result<String,
     } else {
         match yaml::documents(file, text) {
             Ok(docs) if docs.iter().any(|d| d.kind().is_some()) => {
-                strimzi::import(file, &docs, options)?
+                strimzi_resource::import(file, &docs, options)?
             }
             Ok(docs) if docs.iter().any(|d| d.is_topology()) => {
                 return Err(unsupported(

@@ -1,18 +1,12 @@
-//! Strimzi resources: picking the mirror resource out of a multi-document file, the clusters'
-//! TLS and authentication (shared with [`super::strimzi_mm2`]), and `KafkaMirrorMaker`.
+//! Strimzi resources: the clusters' TLS and authentication (shared with
+//! [`super::strimzi_mm2`]), and `KafkaMirrorMaker`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-use serde_json::Value;
 
 use super::common::{self, alias_from_bootstrap, check_regexes, regex_list, shown};
 use super::model::{Cluster, Flow, Imported, Sasl, SecretRef};
-use super::yaml::{Doc, Node};
-use super::{strimzi_mm2, unsupported, ImportError, Options};
-
-/// The two kinds read.
-const KINDS: [&str; 2] = ["KafkaMirrorMaker", "KafkaMirrorMaker2"];
+use super::yaml::Node;
+use super::ImportError;
 
 /// What the clusters' mapping needs: where Secrets are mounted, and the Secrets in the file.
 pub(crate) struct Ctx {
@@ -36,60 +30,6 @@ impl Ctx {
             }
         }
         SecretRef::File(format!("{}/{secret}/{key}", self.dir.trim_end_matches('/')))
-    }
-}
-
-/// Imports the one `KafkaMirrorMaker` or `KafkaMirrorMaker2` of `docs`.
-pub(crate) fn import(
-    file: &Path,
-    docs: &[Doc],
-    options: &Options,
-) -> Result<Imported, ImportError> {
-    let mirrors: Vec<&Doc> = docs
-        .iter()
-        .filter(|d| d.kind().is_some_and(|k| KINDS.contains(&k)))
-        .collect();
-    let Some(doc) = mirrors.first() else {
-        let kinds: BTreeSet<&str> = docs.iter().filter_map(Doc::kind).collect();
-        let kinds: Vec<&str> = kinds.into_iter().collect();
-        return Err(unsupported(
-            file,
-            &format!("no mirror resource: found kind {}", kinds.join(", ")),
-        ));
-    };
-    if let Some(second) = mirrors.get(1) {
-        return Err(second.root().require("kind", "")?.error(format!(
-            "a second mirror resource ({}); import one at a time: split the file",
-            second.name().unwrap_or("unnamed")
-        )));
-    }
-    let root = doc.root();
-    let api = root.req_str("apiVersion", "set it to kafka.strimzi.io/v1beta2")?;
-    if !api.starts_with("kafka.strimzi.io/") {
-        return Err(root.require("apiVersion", "")?.error(format!(
-            "`{api}` is not a Strimzi API; {}",
-            super::SUPPORTED
-        )));
-    }
-    let mut secrets = BTreeMap::new();
-    for d in docs.iter().filter(|d| d.kind() == Some("Secret")) {
-        let mut keys = BTreeSet::new();
-        for field in ["data", "stringData"] {
-            if let Some(Value::Object(m)) = d.value.get(field) {
-                keys.extend(m.keys().cloned());
-            }
-        }
-        secrets.insert(d.name().unwrap_or("").to_string(), keys);
-    }
-    let ctx = Ctx {
-        dir: options.secrets_dir.clone(),
-        secrets,
-    };
-    let name = doc.name().unwrap_or("unnamed");
-    let spec = root.require("spec", "the resource has no spec")?;
-    match doc.kind() {
-        Some("KafkaMirrorMaker2") => strimzi_mm2::import(&ctx, &spec, name),
-        _ => kafka_mirror_maker(&ctx, &spec, name),
     }
 }
 
@@ -268,7 +208,11 @@ pub(crate) fn deployment_note(key: &str, n: &Node) -> String {
 }
 
 /// `KafkaMirrorMaker` (MirrorMaker 1): one flow consumer → producer, topic names kept.
-fn kafka_mirror_maker(ctx: &Ctx, spec: &Node, name: &str) -> Result<Imported, ImportError> {
+pub(crate) fn kafka_mirror_maker(
+    ctx: &Ctx,
+    spec: &Node,
+    name: &str,
+) -> Result<Imported, ImportError> {
     let consumer = spec.require(
         "consumer",
         "add the source cluster: consumer: {bootstrapServers: ..., groupId: ...}",

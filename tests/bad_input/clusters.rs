@@ -160,6 +160,6 @@ fn a_missing_target_topic_is_counted_and_the_other_topics_flow() {
 
 #[test]
 fn a_target_with_fewer_partitions_is_counted_and_the_other_topics_flow() {
-    let fewer = "target topic 'a.beta' on cluster 'b' has 1 partition but the source has 2";
-    unservable_target_topic(1, &[fewer, "add partitions to 'a.beta'"]);
+    let fewer = "target topic 'a.beta' on cluster 'b' has 1 of the source's 2 partitions";
+    unservable_target_topic(1, &[fewer, "add 1 partitions to 'a.beta' on 'b'"]);
 }
