@@ -239,25 +239,7 @@ fn with_two_instances_only_the_owner_of_partition_0_alters() {
         .collect();
     kafka::read_all(&cb, "a.orders", 40, W);
     // Both instances joined, each owning one partition; which one owns partition 0?
-    let owner = wait_for("each instance owns one partition", W, || {
-        let owned: Vec<Vec<i64>> = works
-            .iter()
-            .filter_map(|w| daemon_status(&w.metrics_addr()))
-            .filter_map(|s| {
-                let parts = s.as_array()?[0]["owned_partitions"].as_array()?.clone();
-                Some(
-                    parts
-                        .iter()
-                        .filter_map(|p| p["partition"].as_i64())
-                        .collect(),
-                )
-            })
-            .collect();
-        match owned.as_slice() {
-            [x, y] if x.len() == 1 && y.len() == 1 => Ok(usize::from(y[0] == 0)),
-            _ => Err(format!("{owned:?}")),
-        }
-    });
+    let owner = owner_of_partition_0(&works);
     // Four changes, each applied once, by the owner of partition 0. (Both instances refresh
     // every second, so the other one would mostly find the change applied already: the
     // Event Hubs test below is the one that tells the rule apart.)

@@ -12,7 +12,7 @@ mod stream;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
@@ -33,21 +33,19 @@ pub fn plain(bootstrap: &str) -> ClientConfig {
 
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(cfg: &ClientConfig, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
-    let rt = runtime();
-    let res = rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .expect("create_topics");
-    for r in res {
+    for r in create_topics(cfg, topic, partitions) {
         r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
     }
+}
+
+/// The broker's answer to creating `topic` with `partitions` partitions (replication factor 1).
+fn create_topics(cfg: &ClientConfig, topic: &str, partitions: i32) -> Vec<TopicResult> {
+    let admin: AdminClient<DefaultClientContext> = cfg.create().expect("admin client");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    runtime()
+        .block_on(admin.create_topics([&new], &opts))
+        .expect("create_topics")
 }
 
 /// Deletes `topic` and creates it again with `partitions` partitions: how a test gives a remote
@@ -64,16 +62,7 @@ pub fn recreate_topic(cfg: &ClientConfig, topic: &str, partitions: i32) -> i32 {
     {
         r.unwrap_or_else(|(t, e)| panic!("deleting {t}: {e}"));
     }
-    let res = rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(1),
-            )],
-            &opts,
-        ))
-        .expect("create_topics");
+    let res = create_topics(cfg, topic, partitions);
     for r in res {
         match r {
             Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
